@@ -1,0 +1,191 @@
+"""One validated configuration object that flows from a params file to every step.
+
+Precedence, lowest to highest: the defaults below, each ``-f`` YAML file in order,
+then each ``-p key value`` override (the same order as papermill's CLI).
+An unknown key, a wrong type or an out-of-range value is a :class:`ConfigError`
+naming the key and what to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from ecgnb.errors import EcgnbError
+
+THRESHOLD_RULES = ("fixed", "train_percentile", "val_best_f1", "val_target_recall")
+LR_SCHEDULES = ("constant", "onecycle")
+LOSSES = ("l1", "mse")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(EcgnbError):
+    """A parameter file or override is not valid."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every parameter of a run. The defaults are the default report (params/default.yaml)."""
+
+    # run
+    seed: int = 42  # seeds the shuffle, the split, weight init and batch order
+    data_path: str | None = None  # zip or folder; None: $ECGNB_DATA, the cache, then download
+    device: str = "auto"  # auto picks CUDA when present, else CPU
+    # split
+    val_anomaly_fraction: float = 0.2  # share of anomalies (not among the first 145) kept for validation
+    # model
+    embedding_dim: int = 128  # size of the code each heartbeat is squeezed into
+    # training
+    epochs: int = 40  # passes over the training normals (upper bound when patience > 0)
+    batch_size: int = 16  # sequences per optimizer step (the tutorial uses 1)
+    lr: float = 3e-3  # peak learning rate of Adam
+    lr_schedule: str = "onecycle"  # constant (the tutorial) or onecycle (warm-up, then anneal)
+    grad_clip: float = 1.0  # clip the gradient norm to this; 0 turns clipping off
+    bf16: bool = False  # bfloat16 autocast for training (needs AVX-512 BF16/AMX or a GPU)
+    patience: int = 0  # stop after this many epochs without a better val loss; 0 never stops early
+    loss: str = "l1"  # training loss: l1 (sum per sequence, as the tutorial) or mse
+    normalize: bool = False  # standardize inputs with mean/std fitted on the training normals
+    checkpoint: str | None = None  # reuse this model.pt instead of training
+    # threshold
+    threshold_rule: str = "val_best_f1"  # fixed | train_percentile | val_best_f1 | val_target_recall
+    threshold_value: float = 26.0  # the fixed rule's threshold (the tutorial's 26)
+    threshold_percentile: float = 99.0  # the train_percentile rule's percentile of train-normal losses
+    target_recall: float = 0.99  # the val_target_recall rule's required anomaly recall
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check_ranges(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict in field order (YAML/JSON friendly)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some values changed (validated again)."""
+        return from_mapping({**self.to_dict(), **changes})
+
+
+def _field_types() -> dict[str, tuple[type, ...]]:
+    allowed: dict[str, tuple[type, ...]] = {}
+    for f in fields(Config):
+        names = str(f.type).replace(" ", "").split("|")
+        allowed[f.name] = tuple({"int": int, "float": float, "str": str, "bool": bool, "None": type(None)}[n] for n in names)
+    return allowed
+
+
+def _check_types(cfg: Config) -> None:
+    for name in _field_types():
+        problem = _type_problem(name, getattr(cfg, name))
+        if problem:
+            raise ConfigError(problem)
+
+
+def _type_problem(name: str, value: Any) -> str | None:
+    """What is wrong with the type of one value, or None."""
+    allowed = _field_types()[name]
+    ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+    if ok:
+        return None
+    kinds = " or ".join(t.__name__ for t in allowed).replace("NoneType", "null")
+    return f"parameter '{name}' must be {kinds}, got {value!r} ({type(value).__name__})"
+
+
+def _check_ranges(cfg: Config) -> None:
+    def need(ok: bool, name: str, what: str) -> None:
+        if not ok:
+            raise ConfigError(f"parameter '{name}' {what}, got {getattr(cfg, name)!r}")
+
+    need(cfg.seed >= 0, "seed", "must be >= 0")
+    need(cfg.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}")
+    need(0.0 <= cfg.val_anomaly_fraction < 1.0, "val_anomaly_fraction", "must be in [0, 1)")
+    need(1 <= cfg.embedding_dim <= 1024, "embedding_dim", "must be in 1..1024")
+    need(0 <= cfg.epochs <= 1000, "epochs", "must be in 0..1000 (0 only with a checkpoint)")
+    need(cfg.epochs > 0 or cfg.checkpoint is not None, "epochs", "must be > 0 unless a checkpoint is given")
+    need(1 <= cfg.batch_size <= 4096, "batch_size", "must be in 1..4096")
+    need(0.0 < cfg.lr <= 1.0, "lr", "must be in (0, 1]")
+    need(cfg.lr_schedule in LR_SCHEDULES, "lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
+    need(cfg.grad_clip >= 0.0, "grad_clip", "must be >= 0 (0 turns clipping off)")
+    need(cfg.patience >= 0, "patience", "must be >= 0 (0 never stops early)")
+    need(cfg.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
+    need(cfg.threshold_rule in THRESHOLD_RULES, "threshold_rule", f"must be one of {', '.join(THRESHOLD_RULES)}")
+    need(cfg.threshold_value > 0.0, "threshold_value", "must be > 0")
+    need(0.0 < cfg.threshold_percentile <= 100.0, "threshold_percentile", "must be in (0, 100]")
+    need(0.0 < cfg.target_recall <= 1.0, "target_recall", "must be in (0, 1]")
+    needs_val_anomalies = cfg.threshold_rule in ("val_best_f1", "val_target_recall")
+    need(cfg.val_anomaly_fraction > 0 or not needs_val_anomalies, "val_anomaly_fraction",
+         f"must be > 0 for threshold_rule {cfg.threshold_rule} (it needs validation anomalies)")
+
+
+def from_mapping(values: Mapping[str, Any], source: str = "parameters") -> Config:
+    """Build a Config from a mapping; unknown keys are an error naming ``source``."""
+    _check_keys(values, source)
+    return Config(**{k: _coerce(k, v) for k, v in values.items()})
+
+
+def _check_keys(values: Mapping[str, Any], source: str) -> None:
+    known = {f.name for f in fields(Config)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
+# YAML 1.1 reads 1e-3 (no dot) as a string; a float parameter accepts it as the number it means.
+_EXPONENT_FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)[eE][+-]?\d+")
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """int → float and ``"1e-3"`` → 0.001 for float parameters; anything else unchanged."""
+    if _wants_float(name):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+            return float(value)
+    return value
+
+
+def _wants_float(name: str) -> bool:
+    return _field_types()[name] == (float,)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a params file into a dict, with a one-line error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found; pass an existing YAML file with -f")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]}); fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must hold a mapping of parameter: value, got {type(data).__name__}")
+    return data
+
+
+def parse_value(text: str) -> Any:
+    """Turn a ``-p key value`` string into a YAML scalar (int, float, bool, null or str)."""
+    value = yaml.safe_load(text) if text.strip() else text
+    return value if isinstance(value, (int, float, bool, str, type(None))) else text
+
+
+def load(files: Iterable[str | Path] = (), overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults, then each YAML file in order, then ``overrides`` (already typed)."""
+    values: dict[str, Any] = {}
+    for path in files:
+        part = read_yaml(path)
+        _check_keys(part, str(path))  # name the file that brings a bad key or type;
+        for name, value in part.items():  # ranges depend on other keys, so they are checked at the end
+            if problem := _type_problem(name, _coerce(name, value)):
+                raise ConfigError(f"{path}: {problem}")
+        values.update(part)
+    values.update(overrides or {})
+    return from_mapping(values, source="-p override" if overrides else "parameters")
+
+
+def to_yaml(cfg: Config) -> str:
+    """The resolved parameters as YAML, every key, in field order."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

