@@ -1,0 +1,57 @@
+"""The tutorial's LSTM autoencoder, rewritten for mini-batches and any number of features.
+
+Encoder: LSTM n_features→2E, LSTM 2E→E; its last hidden state is the code (B, E).
+Decoder: the code repeated seq_len times, LSTM E→E, LSTM E→2E, Linear 2E→n_features.
+For E=128 this is the tutorial's model, parameter for parameter. Optional input
+standardization lives in buffers (not parameters), so inputs and reconstructions are
+always in the data's own units and losses stay comparable with the tutorial's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class RecurrentAutoencoder(nn.Module):
+    """LSTM autoencoder over sequences shaped (batch, seq_len, n_features)."""
+
+    def __init__(self, seq_len: int = 140, n_features: int = 1, embedding_dim: int = 128) -> None:
+        super().__init__()
+        self.seq_len, self.n_features, self.embedding_dim = seq_len, n_features, embedding_dim
+        hidden = 2 * embedding_dim
+        self.enc1 = nn.LSTM(n_features, hidden, batch_first=True)
+        self.enc2 = nn.LSTM(hidden, embedding_dim, batch_first=True)
+        self.dec1 = nn.LSTM(embedding_dim, embedding_dim, batch_first=True)
+        self.dec2 = nn.LSTM(embedding_dim, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, n_features)
+        self.register_buffer("mean", torch.zeros(seq_len, n_features))  # (T, F)
+        self.register_buffer("std", torch.ones(seq_len, n_features))  # (T, F)
+
+    def fit_scaling(self, x: np.ndarray) -> None:
+        """Standardize each time step with the mean/std of ``x`` (training normals only)."""
+        t = torch.as_tensor(x, dtype=torch.float32).reshape(-1, self.seq_len, self.n_features)
+        self.mean.copy_(t.mean(dim=0))
+        self.std.copy_(t.std(dim=0).clamp_min(1e-6))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, F) in data units → code (B, E): the encoder's last hidden state."""
+        h, _ = self.enc1((x - self.mean) / self.std)  # (B, T, 2E)
+        _, (h_n, _) = self.enc2(h)  # h_n: (1, B, E)
+        return h_n[0]
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        """Code (B, E) → reconstruction (B, T, F) in data units."""
+        z = code.unsqueeze(1).expand(-1, self.seq_len, -1)  # (B, T, E)
+        h, _ = self.dec1(z)  # (B, T, E)
+        h, _ = self.dec2(h)  # (B, T, 2E)
+        return self.out(h) * self.std + self.mean  # (B, T, F)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (buffers such as the scaling are not counted)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

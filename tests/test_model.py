@@ -1,0 +1,58 @@
+"""The batched model is the tutorial's model: same parameter count, same function at batch 1."""
+
+import torch
+
+from benchmarks import tutorial
+from ecgnb.model import RecurrentAutoencoder, count_parameters
+
+
+def _tutorial_state_as_ours(ref: tutorial.RecurrentAutoencoder) -> dict:
+    """Map the tutorial's parameter names onto ours (same tensors, other names)."""
+    names = {"encoder.rnn1": "enc1", "encoder.rnn2": "enc2", "decoder.rnn1": "dec1",
+             "decoder.rnn2": "dec2", "decoder.output_layer": "out"}
+    state = {}
+    for key, value in ref.state_dict().items():
+        prefix, _, leaf = key.rpartition(".")
+        state[f"{names[prefix]}.{leaf}"] = value
+    return state
+
+
+def test_parameter_count_matches_the_tutorial_for_e128():
+    ours = RecurrentAutoencoder(seq_len=140, n_features=1, embedding_dim=128)
+    ref = tutorial.RecurrentAutoencoder(140, 1, 128)
+    assert count_parameters(ours) == count_parameters(ref) == 990_465
+
+
+def test_same_function_as_the_tutorial_at_batch_1():
+    torch.manual_seed(0)
+    ref = tutorial.RecurrentAutoencoder(140, 1, 128).eval()
+    ours = RecurrentAutoencoder(140, 1, 128).eval()
+    ours.load_state_dict(_tutorial_state_as_ours(ref), strict=False)  # scaling buffers stay 0/1
+    x = torch.randn(140, 1)
+    with torch.no_grad():
+        expected = ref(x)  # (140, 1)
+        got = ours(x.unsqueeze(0))[0]  # (1, 140, 1) -> (140, 1)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_batches_are_independent_sequences():
+    torch.manual_seed(1)
+    model = RecurrentAutoencoder(seq_len=20, n_features=3, embedding_dim=8).eval()
+    x = torch.randn(5, 20, 3)
+    with torch.no_grad():
+        whole = model(x)
+        one_by_one = torch.cat([model(x[i:i + 1]) for i in range(5)])
+    assert whole.shape == (5, 20, 3)
+    torch.testing.assert_close(whole, one_by_one, rtol=1e-5, atol=1e-6)
+
+
+def test_scaling_keeps_inputs_and_outputs_in_data_units():
+    torch.manual_seed(2)
+    model = RecurrentAutoencoder(seq_len=10, n_features=1, embedding_dim=4)
+    x = torch.randn(50, 10, 1) * 3 + 5
+    model.fit_scaling(x.numpy())
+    torch.testing.assert_close(model.mean, x.mean(0))
+    code = model.encode(x)
+    assert code.shape == (50, 4)
+    assert model.decode(code).shape == x.shape
+    assert count_parameters(model) == count_parameters(RecurrentAutoencoder(10, 1, 4))  # buffers are not parameters

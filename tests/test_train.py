@@ -1,0 +1,134 @@
+"""Training loop, checkpoints and scoring on tiny synthetic heartbeats (seconds, not minutes)."""
+
+import numpy as np
+import pytest
+import torch
+
+from ecgnb import config, score
+from ecgnb.model import RecurrentAutoencoder
+from ecgnb.train import TrainingError, fit, load_checkpoint, save_checkpoint
+
+SEQ = 24
+
+
+def beats(n: int, seed: int) -> np.ndarray:
+    """Noisy sine 'heartbeats' (n, SEQ), float32."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 2 * np.pi, SEQ)
+    return (np.sin(t)[None] * rng.uniform(0.5, 1.5, (n, 1)) + 0.05 * rng.standard_normal((n, SEQ))).astype(np.float32)
+
+
+@pytest.fixture
+def cfg():
+    return config.Config(embedding_dim=4, epochs=3, batch_size=8, lr=0.01, threshold_rule="fixed")
+
+
+def train_small(cfg, **kw):
+    model = RecurrentAutoencoder(seq_len=SEQ, embedding_dim=cfg.embedding_dim)
+    history = fit(model, beats(64, 0), beats(16, 1), cfg, progress=False, **kw)
+    return model, history
+
+
+def test_history_has_one_row_per_epoch_and_learning_happens(cfg):
+    _, history = train_small(cfg.replace(epochs=6))
+    assert list(history.columns) == ["epoch", "train_loss", "val_l1", "lr", "seconds", "best"]
+    assert history.epoch.tolist() == [1, 2, 3, 4, 5, 6]
+    assert history.val_l1.min() < history.val_l1.iloc[0]
+
+
+def test_same_params_give_the_same_weights(cfg):
+    a, ha = train_small(cfg)
+    b, hb = train_small(cfg)
+    for (name, wa), wb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(wa, wb), name
+    assert ha.val_l1.tolist() == hb.val_l1.tolist()
+    c, _ = train_small(cfg.replace(seed=7))
+    assert not torch.equal(a.out.weight, c.out.weight)
+
+
+def test_keeps_the_best_validation_weights(cfg):
+    model, history = train_small(cfg.replace(epochs=5, lr=0.05))
+    best = history.val_l1.min()
+    got = score.score(model, beats(16, 1)).l1_sum.mean()
+    assert got == pytest.approx(best, rel=1e-4)
+
+
+def test_patience_stops_early(cfg):
+    _, history = train_small(cfg.replace(epochs=40, patience=1, lr=0.2))
+    assert len(history) < 40
+
+
+def test_nan_in_the_data_stops_with_a_clear_error(cfg):
+    bad = beats(64, 0)
+    bad[3, 5] = np.nan
+    with pytest.raises(TrainingError, match="NaN or inf"):
+        fit(RecurrentAutoencoder(seq_len=SEQ, embedding_dim=4), bad, beats(16, 1), cfg, progress=False)
+
+
+def test_diverging_loss_names_the_epoch(cfg, monkeypatch):
+    import ecgnb.train as train_module
+
+    calls = {"n": 0}
+    real = train_module.sequence_loss
+
+    def loss_that_blows_up(pred, target, kind="l1"):
+        calls["n"] += 1
+        value = real(pred, target, kind)
+        return value * float("inf") if calls["n"] > 9 else value  # 8 batches per epoch: fails in epoch 2
+
+    monkeypatch.setattr(train_module, "sequence_loss", loss_that_blows_up)
+    with pytest.raises(TrainingError, match=r"^epoch 2, batch 2: training loss is"):
+        train_small(cfg)
+
+
+def test_checkpoint_round_trip_and_mismatches(cfg, tmp_path):
+    model, history = train_small(cfg)
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, model, cfg, history, fingerprint="abc")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temp file left
+    loaded, ckpt = load_checkpoint(path, cfg, fingerprint="abc")
+    assert ckpt["history"]["val_l1"] == history.val_l1.tolist()
+    x = beats(4, 3)
+    np.testing.assert_array_equal(score.score(loaded, x).l1_sum, score.score(model, x).l1_sum)
+    with pytest.raises(TrainingError, match="embedding_dim=4 .run has 8."):
+        load_checkpoint(path, cfg.replace(embedding_dim=8))
+    with pytest.raises(TrainingError, match="trained on other data"):
+        load_checkpoint(path, cfg, fingerprint="other")
+    with pytest.raises(TrainingError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(TrainingError, match="not a readable ecgnb checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_interrupted_training_leaves_the_last_checkpoint_intact(cfg, tmp_path):
+    model, history = train_small(cfg)
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, model, cfg, history, fingerprint="abc")
+    before = path.read_bytes()
+
+    def ctrl_c(row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_small(cfg, on_epoch=ctrl_c)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_wrong_sequence_length_for_a_checkpoint_is_a_clear_error(cfg, tmp_path):
+    model, history = train_small(cfg)
+    save_checkpoint(tmp_path / "model.pt", model, cfg, history, fingerprint="abc")
+    loaded, _ = load_checkpoint(tmp_path / "model.pt")
+    with pytest.raises(TrainingError, match="sequences of length 24 with 1 feature"):
+        score.score(loaded, np.zeros((3, 30), np.float32))
+
+
+def test_scores_are_per_sequence_l1(cfg):
+    model, _ = train_small(cfg)
+    x = beats(10, 4)
+    s = score.score(model, x)
+    assert s.reconstruction.shape == (10, SEQ)
+    np.testing.assert_allclose(s.l1_sum, np.abs(s.reconstruction - x).sum(1), rtol=1e-5)
+    np.testing.assert_allclose(s.l1_mean, s.l1_sum / SEQ, rtol=1e-5)
+    assert score.embed(model, x).shape == (10, 4)
