@@ -1,0 +1,62 @@
+"""Held-out detection metrics (anomaly = positive class) and the tutorial's own protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import (average_precision_score, balanced_accuracy_score, confusion_matrix,
+                             f1_score, precision_score, recall_score, roc_auc_score)
+
+from ecgnb.data import CLASS_NAMES
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (sensible for small counts like UB's)."""
+    if total == 0:
+        return (float("nan"), float("nan"))
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (float(centre - half), float(centre + half))
+
+
+def per_class_detection(anomaly_losses: np.ndarray, anomaly_targets: np.ndarray, threshold: float) -> dict[str, dict]:
+    """For each abnormal class: beats detected (loss > threshold), total, rate and its 95% interval."""
+    out = {}
+    for label in range(2, len(CLASS_NAMES) + 1):
+        losses = anomaly_losses[anomaly_targets == label]
+        hits = int((losses > threshold).sum())
+        low, high = wilson_interval(hits, len(losses))
+        out[CLASS_NAMES[label - 1]] = {"detected": hits, "total": int(len(losses)),
+                                       "rate": hits / len(losses) if len(losses) else float("nan"),
+                                       "ci95": [low, high]}
+    return out
+
+
+def evaluate(normal_losses: np.ndarray, anomaly_losses: np.ndarray, anomaly_targets: np.ndarray,
+             threshold: float) -> dict:
+    """Binary metrics at ``threshold`` plus threshold-free ROC-AUC and PR-AUC."""
+    y = np.r_[np.zeros(len(normal_losses), int), np.ones(len(anomaly_losses), int)]
+    s = np.r_[normal_losses, anomaly_losses]
+    pred = (s > threshold).astype(int)
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, pred, labels=[0, 1]).ravel())
+    return {
+        "threshold": float(threshold),
+        "n_normal": int(len(normal_losses)), "n_anomaly": int(len(anomaly_losses)),
+        "confusion": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+        "accuracy": float((tp + tn) / len(y)),
+        "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "specificity": float(tn / (tn + fp)) if tn + fp else float("nan"),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y, s)),
+        "pr_auc": float(average_precision_score(y, s)),
+        "per_class": per_class_detection(anomaly_losses, anomaly_targets, threshold),
+    }
+
+
+def tutorial_protocol(test_normal_losses: np.ndarray, first_anomaly_losses: np.ndarray, threshold: float) -> dict:
+    """The tutorial's check: test normals at or below the threshold, first anomalies above it."""
+    return {"normal_correct": int((test_normal_losses <= threshold).sum()), "normal_total": int(len(test_normal_losses)),
+            "anomaly_correct": int((first_anomaly_losses > threshold).sum()),
+            "anomaly_total": int(len(first_anomaly_losses))}

@@ -1,0 +1,88 @@
+"""Turn reconstruction losses into a decision: a heartbeat is abnormal when its loss > threshold.
+
+Four rules, picked by ``Config.threshold_rule``:
+- ``fixed``: a value chosen in advance (the tutorial read 26 off a histogram);
+- ``train_percentile``: a percentile of the training normals' losses (no anomalies needed);
+- ``val_best_f1``: the best F1 on the validation set (normals + held-out validation anomalies);
+- ``val_target_recall``: the highest specificity that still catches ``target_recall`` of the
+  validation anomalies (the clinically useful choice: missing an anomaly costs most).
+Validation anomalies are never in the test set, so no rule sees a test label.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from ecgnb.config import Config
+from ecgnb.errors import EcgnbError
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The chosen threshold, the rule that chose it, and what the rule saw."""
+
+    value: float
+    rule: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Threshold":
+        path = Path(path)
+        if not path.is_file():
+            raise EcgnbError(f"{path}: threshold not found; run 03_threshold first")
+        return cls(**json.loads(path.read_text()))
+
+
+def _just_below(cut: float, losses: np.ndarray) -> float:
+    """A threshold t with ``loss > t`` ⇔ ``loss >= cut``: halfway to the next lower loss."""
+    lower = losses[losses < cut]
+    return float((cut + lower.max()) / 2) if lower.size else float(np.nextafter(cut, -np.inf))
+
+
+def _check_val(losses: np.ndarray, is_anomaly: np.ndarray, rule: str) -> None:
+    if is_anomaly.all() or not is_anomaly.any():
+        raise EcgnbError(f"threshold_rule {rule} needs validation normals and anomalies; "
+                         "set val_anomaly_fraction > 0 or pick another rule")
+
+
+def val_best_f1(losses: np.ndarray, is_anomaly: np.ndarray) -> tuple[float, dict[str, Any]]:
+    """Threshold with the best anomaly-class F1 on the validation set."""
+    _check_val(losses, is_anomaly, "val_best_f1")
+    precision, recall, cuts = precision_recall_curve(is_anomaly, losses)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.clip(precision[:-1] + recall[:-1], 1e-12, None)
+    best = int(np.argmax(f1))
+    return _just_below(cuts[best], losses), {"val_f1": float(f1[best]), "val_recall": float(recall[best]),
+                                              "val_precision": float(precision[best])}
+
+
+def val_target_recall(losses: np.ndarray, is_anomaly: np.ndarray, target: float) -> tuple[float, dict[str, Any]]:
+    """Highest threshold (so highest specificity) whose validation anomaly recall >= ``target``."""
+    _check_val(losses, is_anomaly, "val_target_recall")
+    fpr, tpr, cuts = roc_curve(is_anomaly, losses, drop_intermediate=False)
+    ok = np.flatnonzero(tpr >= target)[0]  # roc_curve orders cuts from high to low
+    return _just_below(cuts[ok], losses), {"val_recall": float(tpr[ok]), "val_specificity": float(1 - fpr[ok])}
+
+
+def choose(cfg: Config, train_losses: np.ndarray, val_losses: np.ndarray, val_is_anomaly: np.ndarray) -> Threshold:
+    """Apply ``cfg.threshold_rule`` to the losses (train normals; validation normals + anomalies)."""
+    val_is_anomaly = np.asarray(val_is_anomaly, dtype=bool)
+    if cfg.threshold_rule == "fixed":
+        value, details = cfg.threshold_value, {}
+    elif cfg.threshold_rule == "train_percentile":
+        value = float(np.percentile(train_losses, cfg.threshold_percentile))
+        details = {"percentile": cfg.threshold_percentile}
+    elif cfg.threshold_rule == "val_best_f1":
+        value, details = val_best_f1(val_losses, val_is_anomaly)
+    else:
+        value, details = val_target_recall(val_losses, val_is_anomaly, cfg.target_recall)
+        details["target_recall"] = cfg.target_recall
+    return Threshold(value=float(value), rule=cfg.threshold_rule, details=details)
