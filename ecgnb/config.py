@@ -22,6 +22,9 @@ THRESHOLD_RULES = ("fixed", "train_percentile", "val_best_f1", "val_target_recal
 LR_SCHEDULES = ("constant", "onecycle")
 LOSSES = ("l1", "mse")
 DEVICES = ("auto", "cpu", "cuda")
+# The parameters that shape the trained model (shown by 02_train, compared across runs).
+TRAINING_KEYS = ("seed", "embedding_dim", "epochs", "batch_size", "lr", "lr_schedule", "grad_clip",
+                 "bf16", "patience", "loss", "normalize", "checkpoint", "device")
 
 
 class ConfigError(EcgnbError):

@@ -1,0 +1,140 @@
+"""ecgnb.config: defaults, precedence (defaults < -f files in order < -p), validation, YAML round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ecgnb import config
+from ecgnb.config import Config, ConfigError
+
+PARAMS_DIR = Path(__file__).resolve().parents[1] / "params"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_valid():
+    assert config.load() == Config()
+    assert Config().threshold_rule in config.THRESHOLD_RULES
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PARAMS_DIR.glob("*.yaml")))
+def test_shipped_params_files_are_valid(name):
+    config.load([PARAMS_DIR / name])
+
+
+def test_precedence_defaults_then_files_in_order_then_overrides(tmp_path):
+    a = write(tmp_path / "a.yaml", "epochs: 5\nbatch_size: 8\nseed: 1\n")
+    b = write(tmp_path / "b.yaml", "epochs: 7\n")
+    cfg = config.load([a, b], {"seed": 3})
+    assert (cfg.epochs, cfg.batch_size, cfg.seed) == (7, 8, 3)  # b over a, -p over both
+    assert cfg.lr == Config().lr  # untouched keys keep the defaults
+
+
+def test_unknown_key_in_a_file_names_the_file_and_the_key(tmp_path):
+    good = write(tmp_path / "good.yaml", "epochs: 5\n")
+    bad = write(tmp_path / "bad.yaml", "epoch: 5\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown parameter\(s\) epoch") as err:
+        config.load([good, bad])
+    assert "good.yaml" not in str(err.value)
+
+
+def test_unknown_override_key_is_named():
+    with pytest.raises(ConfigError, match=r"-p override: unknown parameter\(s\) nope"):
+        config.load([], {"nope": 1})
+
+
+def test_wrong_type_names_the_file_and_the_key(tmp_path):
+    bad = write(tmp_path / "bad.yaml", "epochs: many\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: parameter 'epochs' must be int, got 'many'"):
+        config.load([bad])
+
+
+@pytest.mark.parametrize("key, value", [("epochs", "5"), ("epochs", 2.5), ("normalize", 1), ("epochs", True),
+                                        ("threshold_rule", 3)])
+def test_wrong_types_are_errors(key, value):
+    with pytest.raises(ConfigError, match=f"parameter '{key}' must be"):
+        config.load([], {key: value})
+
+
+@pytest.mark.parametrize("key, value", [("epochs", 1001), ("epochs", -1), ("batch_size", 0), ("lr", 0.0),
+                                        ("lr", 2.0), ("val_anomaly_fraction", 1.0), ("embedding_dim", 0),
+                                        ("threshold_rule", "magic"), ("device", "tpu"), ("target_recall", 1.5),
+                                        ("seed", -1), ("threshold_percentile", 0.0)])
+def test_out_of_range_values_are_errors(key, value):
+    with pytest.raises(ConfigError, match=f"parameter '{key}'"):
+        config.load([], {key: value})
+
+
+def test_epochs_zero_needs_a_checkpoint(tmp_path):
+    with pytest.raises(ConfigError, match="unless a checkpoint"):
+        config.load([], {"epochs": 0})
+    # the file alone is invalid; the -p that follows makes it valid: ranges are checked at the end
+    zero = write(tmp_path / "zero.yaml", "epochs: 0\n")
+    assert config.load([zero], {"checkpoint": "model.pt"}).epochs == 0
+
+
+def test_int_is_coerced_to_float_for_float_keys(tmp_path):
+    cfg = config.load([write(tmp_path / "a.yaml", "lr: 1\nthreshold_value: 30\n")])
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float)
+    assert isinstance(cfg.threshold_value, float)
+    assert isinstance(config.load([], {"grad_clip": config.parse_value("2")}).grad_clip, float)
+
+
+def test_exponent_without_dot_is_a_float(tmp_path):
+    # YAML 1.1 reads 1e-3 as a string; a float parameter takes it as the number
+    assert config.load([write(tmp_path / "a.yaml", "lr: 1e-3\n")]).lr == pytest.approx(1e-3)
+    assert config.load([], {"lr": config.parse_value("2E-4")}).lr == pytest.approx(2e-4)
+
+
+@pytest.mark.parametrize("text, expected", [("5", 5), ("0.5", 0.5), ("true", True), ("false", False),
+                                            ("null", None), ("onecycle", "onecycle"), ("", ""),
+                                            ("/data/ECG5000.zip", "/data/ECG5000.zip"), ("[1, 2]", "[1, 2]"),
+                                            ("{a: 1}", "{a: 1}")])
+def test_parse_value(text, expected):
+    value = config.parse_value(text)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize("rule", ["val_best_f1", "val_target_recall"])
+def test_validation_rules_need_validation_anomalies(rule):
+    with pytest.raises(ConfigError, match="val_anomaly_fraction.*must be > 0"):
+        config.load([], {"threshold_rule": rule, "val_anomaly_fraction": 0.0})
+
+
+@pytest.mark.parametrize("rule", ["fixed", "train_percentile"])
+def test_other_rules_work_without_validation_anomalies(rule):
+    assert config.load([], {"threshold_rule": rule, "val_anomaly_fraction": 0}).val_anomaly_fraction == 0.0
+
+
+def test_a_later_file_can_make_an_earlier_one_valid(tmp_path):
+    no_val = write(tmp_path / "a.yaml", "val_anomaly_fraction: 0\n")  # invalid with the default rule
+    fixed = write(tmp_path / "b.yaml", "threshold_rule: fixed\n")
+    assert config.load([no_val, fixed]).threshold_rule == "fixed"
+
+
+def test_to_yaml_round_trip(tmp_path):
+    cfg = Config(seed=7, epochs=3, lr=1e-4, normalize=True, data_path="/x/ECG5000.zip", threshold_rule="fixed")
+    text = config.to_yaml(cfg)
+    assert list(config.read_yaml(write(tmp_path / "p.yaml", text))) == [f for f in cfg.to_dict()]
+    assert config.load([tmp_path / "p.yaml"]) == cfg
+
+
+def test_replace_validates_again():
+    assert Config().replace(epochs=3).epochs == 3
+    with pytest.raises(ConfigError, match="batch_size"):
+        Config().replace(batch_size=0)
+
+
+def test_bad_files_are_one_line_errors(tmp_path):
+    with pytest.raises(ConfigError, match="params file not found"):
+        config.load([tmp_path / "missing.yaml"])
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load([write(tmp_path / "broken.yaml", "epochs: [1\n")])
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        config.load([write(tmp_path / "list.yaml", "- 1\n- 2\n")])
+    assert config.load([write(tmp_path / "empty.yaml", "# nothing\n")]) == Config()
