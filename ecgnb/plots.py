@@ -1,0 +1,237 @@
+"""Figures for the notebooks: each function takes arrays or tables and returns a Figure.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly, not through pyplot, so
+they work headless (Agg), never pop up or pile up in pyplot's registry, and show exactly
+once in a notebook when the cell ends with ``fig``. Call :func:`setup` once (the imports
+cell of each notebook) for the seaborn style, PNG-only inline output and a modest dpi;
+importing this module changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from ecgnb import runs
+from ecgnb.data import CLASS_NAMES
+
+DPI = 100  # 8 x 3.5 in at 100 dpi: 800 x 350 px, PNGs of tens of KB
+WIDTH = 8.0  # inches
+HEIGHT = 3.5  # inches, for a one-row figure
+TUTORIAL_BEST_VAL = 9.72  # best validation L1 of the tutorial's 150-epoch run (epoch 131)
+NORMAL_COLOR, THRESHOLD_COLOR = "tab:blue", "black"
+SET_COLORS = ("tab:blue", "tab:green", "tab:red", "tab:orange", "tab:purple")  # loss_distributions, in order
+
+
+def setup() -> None:
+    """Seaborn style, PNG-only inline figures, dpi 100. Safe outside IPython."""
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85)
+    mpl.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "savefig.bbox": "tight",
+                         "figure.figsize": (WIDTH, HEIGHT)})
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("png")
+
+
+def save(fig: Figure, run_dir: str | Path, name: str) -> Path:
+    """Write ``fig`` to ``run_dir/figures/<name>.png`` and return that path."""
+    target = runs.path(run_dir, runs.FIGURES) / f"{name}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(target, dpi=DPI, bbox_inches="tight")
+    return target
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def class_colors() -> dict[str, str]:
+    """One colour per class, the same in every figure (Normal is blue)."""
+    return dict(zip(CLASS_NAMES, sns.color_palette("tab10", len(CLASS_NAMES)).as_hex()))
+
+
+def _figure(nrows: int = 1, ncols: int = 1, height: float = HEIGHT, **kwargs) -> tuple[Figure, np.ndarray]:
+    """A pyplot-free figure of width WIDTH with a flat array of axes."""
+    fig = Figure(figsize=(WIDTH, height), dpi=DPI, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+    return fig, axes.ravel()
+
+
+def _vline(ax: Axes, x: float, label: str) -> None:
+    ax.axvline(x, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2, label=label)
+
+
+def _beat(ax: Axes, original: np.ndarray, reconstruction: np.ndarray | None = None, title: str = "",
+          color: str = NORMAL_COLOR) -> None:
+    """One heartbeat (and its reconstruction) on a small, tick-free panel."""
+    ax.plot(original, color=color, linewidth=1.2, label="original")
+    if reconstruction is not None:
+        ax.plot(reconstruction, color="black", linewidth=1.0, linestyle="--", label="reconstruction")
+    ax.set_title(title, fontsize=8)
+    ax.tick_params(labelsize=6)
+
+
+# ---------------------------------------------------------------- 01_explore
+
+
+def class_counts(counts: Mapping[str, int]) -> Figure:
+    """Bar chart of how many heartbeats each class has, with the count on each bar."""
+    counts = pd.Series(counts)
+    fig, (ax,) = _figure()
+    colors = class_colors()
+    bars = ax.bar(counts.index.astype(str), counts.to_numpy(),
+                  color=[colors.get(str(c), "grey") for c in counts.index])
+    ax.bar_label(bars, fontsize=8)
+    ax.set(xlabel="class", ylabel="heartbeats", title="Heartbeats per class")
+    return fig
+
+
+def class_means(values: np.ndarray, targets: np.ndarray) -> Figure:
+    """Mean heartbeat of each class with a band of one standard deviation (one panel per class)."""
+    fig, axes = _figure(1, len(CLASS_NAMES), sharey=True)
+    colors = class_colors()
+    for label, (ax, name) in enumerate(zip(axes, CLASS_NAMES), start=1):
+        beats = values[targets == label]
+        mean, std = beats.mean(axis=0), beats.std(axis=0)
+        ax.plot(mean, color=colors[name], linewidth=1.5)
+        ax.fill_between(np.arange(len(mean)), mean - std, mean + std, color=colors[name], alpha=0.3)
+        ax.set_title(f"{name} (n={len(beats)})", fontsize=9)
+        ax.set_xlabel("time step")
+    axes[0].set_ylabel("amplitude")
+    return fig
+
+
+# ---------------------------------------------------------------- 02_train
+
+
+def history(table: pd.DataFrame, reference: float | None = TUTORIAL_BEST_VAL, log_y: bool = True) -> Figure:
+    """Training and validation loss per epoch, with the tutorial's best validation L1 dashed."""
+    fig, (ax,) = _figure()
+    ax.plot(table["epoch"], table["train_loss"], marker=".", label="train loss")
+    ax.plot(table["epoch"], table["val_l1"], marker=".", label="validation L1")
+    if reference is not None:
+        ax.axhline(reference, color="grey", linestyle="--", linewidth=1, label=f"tutorial best val ({reference})")
+    if log_y:
+        ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="epoch", ylabel="L1 per heartbeat", title="Loss per epoch")
+    ax.legend()
+    return fig
+
+
+# ---------------------------------------------------------------- 03_threshold
+
+
+def loss_distributions(losses: Mapping[str, np.ndarray], threshold: float | None = None,
+                       bins: int = 60, colors: Sequence[str] = SET_COLORS) -> Figure:
+    """Overlaid density histograms of reconstruction losses, one per named set, plus the threshold.
+
+    The x axis is logarithmic because abnormal beats reconstruct several times worse than
+    normal ones; all sets share the same bins so their shapes compare directly.
+    """
+    fig, (ax,) = _figure()
+    everything = np.concatenate([np.asarray(v, dtype=float) for v in losses.values()])
+    edges = np.histogram_bin_edges(np.log10(np.clip(everything, 1e-9, None)), bins=bins)  # shared, in log10
+    for (name, values), color in zip(losses.items(), colors):
+        sns.histplot(x=np.asarray(values, dtype=float), bins=edges, stat="density", kde=True, color=color,
+                     log_scale=True, element="step", alpha=0.25, label=f"{name} (n={len(values)})", ax=ax)
+    if threshold is not None:
+        _vline(ax, threshold, f"threshold {threshold:.2f}")
+    ax.set(xlabel="reconstruction loss (L1 per heartbeat, log scale)", ylabel="density",
+           title="Where the losses fall")
+    ax.legend(fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------- 04_evaluate
+
+
+def confusion(counts: Mapping[str, int]) -> Figure:
+    """The 2 x 2 confusion matrix (rows: truth, columns: prediction) from tn/fp/fn/tp counts.
+
+    Cells show counts; the shading is the share of each true class, so the small normal row is
+    as readable as the large abnormal one.
+    """
+    matrix = pd.DataFrame([[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]],
+                          index=["normal", "abnormal"], columns=["normal", "abnormal"])
+    shares = matrix.div(matrix.sum(axis=1).clip(lower=1), axis=0)
+    fig, (ax,) = _figure()
+    sns.heatmap(shares, annot=matrix, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar=False, square=True,
+                ax=ax, annot_kws={"fontsize": 12})
+    ax.set(xlabel="predicted", ylabel="true", title="Test set: truth vs prediction (shade: share of row)")
+    return fig
+
+
+def roc_pr(normal_losses: np.ndarray, anomaly_losses: np.ndarray, threshold: float | None = None) -> Figure:
+    """ROC curve and precision-recall curve (anomaly = positive), the threshold marked on both."""
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    y = np.r_[np.zeros(len(normal_losses)), np.ones(len(anomaly_losses))]
+    s = np.r_[normal_losses, anomaly_losses]
+    fpr, tpr, _ = roc_curve(y, s)
+    precision, recall, _ = precision_recall_curve(y, s)
+    fig, (roc, pr) = _figure(1, 2)
+    roc.plot(fpr, tpr, label=f"ROC (AUC {auc(fpr, tpr):.3f})")
+    roc.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
+    roc.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (recall)")
+    pr.plot(recall, precision, label="precision-recall")
+    pr.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+    if threshold is not None:
+        hit = (s > threshold)
+        tp_rate, fp_rate = hit[y == 1].mean(), hit[y == 0].mean()
+        prec = hit[y == 1].sum() / max(hit.sum(), 1)
+        roc.plot([fp_rate], [tp_rate], "o", color=THRESHOLD_COLOR, label="threshold")
+        pr.plot([tp_rate], [prec], "o", color=THRESHOLD_COLOR, label="threshold")
+    for ax in (roc, pr):
+        ax.legend(loc="lower right" if ax is roc else "lower left", fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------- 05_visualize
+
+
+def reconstructions(originals: np.ndarray, recons: np.ndarray, labels: Sequence[str],
+                    losses: Sequence[float], ncols: int = 6) -> Figure:
+    """A grid of heartbeats, each with its reconstruction dashed on top, titled with class and loss."""
+    n = len(originals)
+    nrows = -(-n // ncols)
+    fig, axes = _figure(nrows, ncols, height=1.7 * nrows, sharey=True)
+    colors = class_colors()
+    for i, ax in enumerate(axes):
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        _beat(ax, originals[i], recons[i], f"{labels[i]}\nloss {losses[i]:.1f}", colors.get(labels[i], "grey"))
+    axes[0].legend(fontsize=6, loc="lower left")
+    return fig
+
+
+def latent_map(codes: np.ndarray, labels: Sequence[str]) -> Figure:
+    """The codes projected to 2-D with PCA, one colour per class."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, random_state=0)
+    xy = pca.fit_transform(np.asarray(codes, dtype=float))
+    labels = np.asarray(labels)
+    fig, (ax,) = _figure(height=4.5)
+    colors = class_colors()
+    for name in [c for c in CLASS_NAMES if c in set(labels)] + sorted(set(labels) - set(CLASS_NAMES)):
+        pick = labels == name
+        ax.scatter(xy[pick, 0], xy[pick, 1], s=6, alpha=0.6, color=colors.get(name, "grey"),
+                   label=f"{name} (n={pick.sum()})", rasterized=True)
+    ratio = pca.explained_variance_ratio_
+    ax.set(xlabel=f"PC 1 ({ratio[0]:.0%} of variance)", ylabel=f"PC 2 ({ratio[1]:.0%} of variance)",
+           title="The codes in two dimensions (PCA)")
+    ax.legend(fontsize=8, markerscale=2)
+    return fig

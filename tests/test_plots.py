@@ -1,0 +1,116 @@
+"""ecgnb.plots on tiny synthetic arrays: each function returns a Figure of the right shape, headless."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from ecgnb import plots  # noqa: E402
+from ecgnb.data import CLASS_NAMES  # noqa: E402
+
+RNG = np.random.default_rng(0)
+T = 140
+
+
+@pytest.fixture(autouse=True)
+def _styled():
+    plots.setup()
+    yield
+    assert plt.get_fignums() == [], "plot functions must not register figures with pyplot"
+
+
+def beats(n: int) -> np.ndarray:
+    """n smooth synthetic heartbeats (n, T) float32."""
+    t = np.linspace(0, 2 * np.pi, T)
+    return (np.sin(t)[None] + 0.1 * RNG.normal(size=(n, T))).astype(np.float32)
+
+
+def visible(fig: Figure) -> list:
+    return [ax for ax in fig.axes if ax.axison]
+
+
+def test_class_counts_one_bar_per_class():
+    fig = plots.class_counts({"Normal": 30, "R on T": 20, "PVC": 5, "SP": 4, "UB": 1})
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    assert len(fig.axes[0].patches) == 5
+
+
+def test_class_means_one_panel_per_class():
+    targets = np.repeat(np.arange(1, 6), 4)
+    fig = plots.class_means(beats(len(targets)), targets)
+    assert len(fig.axes) == len(CLASS_NAMES)
+    assert all(len(ax.get_lines()) == 1 for ax in fig.axes)
+    assert [ax.get_title() for ax in fig.axes][0] == "Normal (n=4)"
+
+
+@pytest.mark.parametrize("reference, lines", [(9.72, 3), (None, 2)])
+def test_history_train_val_and_reference(reference, lines):
+    table = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [50.0, 30.0, 20.0], "val_l1": [45.0, 28.0, 21.0]})
+    fig = plots.history(table, reference=reference)
+    assert len(fig.axes) == 1 and len(fig.axes[0].get_lines()) == lines
+
+
+def test_loss_distributions_one_kde_per_set_plus_threshold():
+    losses = {"train": RNG.gamma(5, 3, 200), "val": RNG.gamma(5, 3, 50), "val anomalies": RNG.gamma(9, 6, 60)}
+    fig = plots.loss_distributions(losses, threshold=25.0)
+    ax, = fig.axes
+    assert len(ax.get_lines()) == 3 + 1  # a KDE per set + the threshold
+    assert "threshold 25.00" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(plots.loss_distributions(losses).axes[0].get_lines()) == 3
+
+
+def test_confusion_annotates_counts():
+    fig = plots.confusion({"tn": 140, "fp": 5, "fn": 10, "tp": 1500})
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert len(fig.axes) == 1 and {"140", "5", "10", "1500"} <= texts
+
+
+def test_roc_pr_two_panels_with_threshold_marker():
+    fig = plots.roc_pr(RNG.gamma(5, 3, 40), RNG.gamma(9, 6, 80), threshold=25.0)
+    roc, pr = fig.axes
+    assert len(roc.get_lines()) == 3  # curve, chance diagonal, threshold dot
+    assert len(pr.get_lines()) == 2  # curve, threshold dot
+    assert len(plots.roc_pr(RNG.gamma(5, 3, 40), RNG.gamma(9, 6, 80)).axes[0].get_lines()) == 2
+
+
+@pytest.mark.parametrize("n, ncols, panels", [(12, 6, 12), (8, 4, 8), (5, 4, 8)])
+def test_reconstructions_grid(n, ncols, panels):
+    x = beats(n)
+    labels = ["Normal"] * (n // 2) + ["PVC"] * (n - n // 2)
+    fig = plots.reconstructions(x, x * 0.9, labels, np.arange(n, dtype=float), ncols=ncols)
+    assert len(fig.axes) == panels and len(visible(fig)) == n
+    assert all(len(ax.get_lines()) == 2 for ax in visible(fig))  # original + reconstruction
+    assert visible(fig)[-1].get_title() == f"PVC\nloss {n - 1:.1f}"
+
+
+def test_latent_map_one_group_per_class_present():
+    labels = np.array(["Normal", "R on T", "UB"])[RNG.integers(0, 3, 60)]
+    fig = plots.latent_map(RNG.normal(size=(60, 8)), labels)
+    ax, = fig.axes
+    assert len(ax.collections) == len(set(labels))
+    assert ax.get_xlabel().startswith("PC 1")
+
+
+def test_save_writes_small_png(tmp_path):
+    fig = plots.class_means(beats(10), np.repeat(np.arange(1, 6), 2))
+    path = plots.save(fig, tmp_path / "run", "means")
+    assert path == tmp_path / "run" / "figures" / "means.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size < 120_000
+
+
+def test_import_changes_no_global_style():
+    code = ("import matplotlib as mpl; before = dict(mpl.rcParams); import ecgnb.plots; "
+            "changed = [k for k, v in mpl.rcParams.items() if before[k] != v]; assert not changed, changed")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(plots.__file__).resolve().parents[1])
