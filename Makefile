@@ -1,0 +1,33 @@
+# ecgnb: `make report` sets up and renders the default report; `make test` runs every check.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+NAME   ?= default
+PARAMS ?= params/default.yaml
+FORCE  ?=
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+.PHONY: setup report test lab notebooks clean
+
+$(BIN)/ecgnb: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+setup: $(BIN)/ecgnb  ## create .venv and install the project
+
+report: setup  ## render reports/$(NAME)/ from $(PARAMS) (FORCE=1 replaces an existing run)
+	$(BIN)/ecgnb run -f $(PARAMS) --name $(NAME) $(if $(FORCE),--force)
+
+test: setup  ## unit tests, CLI smoke run, and nbval on the committed notebooks
+	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+
+lab: setup  ## open JupyterLab on the notebooks
+	$(BIN)/jupyter lab notebooks
+
+notebooks: setup  ## re-execute the committed notebooks in place after an intended change
+	$(BIN)/python -m ecgnb refresh-notebooks
+
+clean:  ## remove the virtual environment and every rendered run
+	rm -rf $(VENV) reports/*/ reports/index.* reports/compare.*
