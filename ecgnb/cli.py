@@ -332,6 +332,28 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refresh(args: argparse.Namespace) -> int:
+    """Re-execute the committed notebooks in place with their own defaults (run folder reports/lab)."""
+    root = runs.repo_root()
+    folder = root / "notebooks"
+    lab = root / "reports" / "lab"
+    if lab.exists():
+        shutil.rmtree(lab)  # the notebooks' own scratch run: start it afresh with the current defaults
+    saved_env = kernel_env(root)
+    try:
+        for i, nb in enumerate(runs.NOTEBOOKS, 1):
+            say(f"[{i}/{len(runs.NOTEBOOKS)}] {nb} … ", end="")
+            t0 = time.perf_counter()
+            path = folder / f"{nb}.ipynb"
+            execute(path, path, {}, folder)  # no parameters: papermill injects no cell
+            runs.clean_notebook(path, committed=True)
+            say(f"done in {time.perf_counter() - t0:.1f} s")
+    finally:
+        restore_env(saved_env)
+    say("notebooks refreshed: review `git diff notebooks/`, then commit")
+    return 0
+
+
 # ---------------------------------------------------------------- the parser
 
 
@@ -376,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="locate (download if needed) and verify ECG5000; print source and fingerprint")
     p.add_argument("--data", metavar="PATH", help="ECG5000.zip or a folder (default: $ECGNB_DATA, cache, download)")
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("refresh-notebooks", help="re-execute notebooks/ in place (after an intended change)")
+    p.set_defaults(func=cmd_refresh)
     return parser
 
 

@@ -21,9 +21,10 @@ from ecgnb.errors import EcgnbError
 THRESHOLD_RULES = ("fixed", "train_percentile", "val_best_f1", "val_target_recall")
 LR_SCHEDULES = ("constant", "onecycle")
 LOSSES = ("l1", "mse")
+LSTM_INITS = ("pytorch", "chrono")
 DEVICES = ("auto", "cpu", "cuda")
 # The parameters that shape the trained model (shown by 02_train, compared across runs).
-TRAINING_KEYS = ("seed", "embedding_dim", "epochs", "batch_size", "lr", "lr_schedule", "grad_clip",
+TRAINING_KEYS = ("seed", "embedding_dim", "lstm_init", "epochs", "batch_size", "lr", "lr_schedule", "grad_clip",
                  "bf16", "patience", "loss", "normalize", "checkpoint", "device")
 
 
@@ -43,6 +44,7 @@ class Config:
     val_anomaly_fraction: float = 0.2  # share of anomalies (not among the first 145) kept for validation
     # model
     embedding_dim: int = 128  # size of the code each heartbeat is squeezed into
+    lstm_init: str = "chrono"  # gate-bias start values: chrono (long memories) or pytorch (the tutorial)
     # training
     epochs: int = 40  # passes over the training normals (upper bound when patience > 0)
     batch_size: int = 16  # sequences per optimizer step (the tutorial uses 1)
@@ -107,6 +109,7 @@ def _check_ranges(cfg: Config) -> None:
     need(cfg.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}")
     need(0.0 <= cfg.val_anomaly_fraction < 1.0, "val_anomaly_fraction", "must be in [0, 1)")
     need(1 <= cfg.embedding_dim <= 1024, "embedding_dim", "must be in 1..1024")
+    need(cfg.lstm_init in LSTM_INITS, "lstm_init", f"must be one of {', '.join(LSTM_INITS)}")
     need(0 <= cfg.epochs <= 1000, "epochs", "must be in 0..1000 (0 only with a checkpoint)")
     need(cfg.epochs > 0 or cfg.checkpoint is not None, "epochs", "must be > 0 unless a checkpoint is given")
     need(1 <= cfg.batch_size <= 4096, "batch_size", "must be in 1..4096")

@@ -490,11 +490,12 @@ _NOISY_NOTEBOOK_KEYS = ("start_time", "end_time", "duration", "input_path", "out
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def clean_notebook(path: str | Path) -> None:
+def clean_notebook(path: str | Path, committed: bool = False) -> None:
     """Strip run noise from an executed notebook in place (atomically).
 
     Removes per-cell ``metadata.papermill`` and ``metadata.execution`` (timings), the
-    notebook's papermill timings and absolute paths (its ``parameters`` stay), widget state
+    notebook's papermill timings and absolute paths (its ``parameters`` stay, unless
+    ``committed``: a notebook kept in git drops papermill's record entirely), widget state
     and widget views that have another representation. Outputs, execution counts and
     papermill's error cells stay.
     """
@@ -503,6 +504,8 @@ def clean_notebook(path: str | Path) -> None:
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("widgets", None)
+    if committed:
+        nb.metadata.pop("papermill", None)
     for key in _NOISY_NOTEBOOK_KEYS:
         nb.metadata.get("papermill", {}).pop(key, None)
     for cell in nb.cells:
@@ -512,4 +515,4 @@ def clean_notebook(path: str | Path) -> None:
             data = output.get("data", {})
             if WIDGET_VIEW in data and len(data) > 1:
                 del data[WIDGET_VIEW]
-    write_text_atomic(path, nbformat.writes(nb))
+    write_text_atomic(path, nbformat.writes(nb) + "\n")

@@ -45,7 +45,10 @@ def seed_everything(seed: int) -> None:
 def build_model(cfg: Config, seq_len: int = 140, n_features: int = 1) -> RecurrentAutoencoder:
     """A freshly initialised model; the seed fixes its starting weights."""
     seed_everything(cfg.seed)
-    return RecurrentAutoencoder(seq_len=seq_len, n_features=n_features, embedding_dim=cfg.embedding_dim)
+    model = RecurrentAutoencoder(seq_len=seq_len, n_features=n_features, embedding_dim=cfg.embedding_dim)
+    if cfg.lstm_init == "chrono":
+        model.chrono_init_()
+    return model
 
 
 def resolve_device(name: str) -> torch.device:

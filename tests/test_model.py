@@ -56,3 +56,16 @@ def test_scaling_keeps_inputs_and_outputs_in_data_units():
     assert code.shape == (50, 4)
     assert model.decode(code).shape == x.shape
     assert count_parameters(model) == count_parameters(RecurrentAutoencoder(10, 1, 4))  # buffers are not parameters
+
+
+def test_chrono_init_spreads_forget_gate_memories_up_to_the_sequence_length():
+    model = RecurrentAutoencoder(seq_len=140, n_features=1, embedding_dim=16)
+    before = count_parameters(model)
+    model.chrono_init_(torch.Generator().manual_seed(0))
+    for lstm in (model.enc1, model.enc2, model.dec1, model.dec2):
+        h = lstm.hidden_size
+        forget = lstm.bias_ih_l0[h:2 * h]
+        assert forget.min() >= 0.0 and forget.max() <= torch.log(torch.tensor(139.0)) + 1e-6
+        torch.testing.assert_close(lstm.bias_ih_l0[:h], -forget)  # input gate opens as forget closes
+        assert torch.count_nonzero(lstm.bias_ih_l0[2 * h:]) == 0 and torch.count_nonzero(lstm.bias_hh_l0) == 0
+    assert count_parameters(model) == before

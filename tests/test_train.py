@@ -132,3 +132,14 @@ def test_scores_are_per_sequence_l1(cfg):
     np.testing.assert_allclose(s.l1_sum, np.abs(s.reconstruction - x).sum(1), rtol=1e-5)
     np.testing.assert_allclose(s.l1_mean, s.l1_sum / SEQ, rtol=1e-5)
     assert score.embed(model, x).shape == (10, 4)
+
+
+def test_build_model_is_seeded_and_follows_lstm_init(cfg):
+    from ecgnb.train import build_model
+
+    a, b = build_model(cfg, seq_len=SEQ), build_model(cfg, seq_len=SEQ)
+    assert torch.equal(a.enc1.weight_hh_l0, b.enc1.weight_hh_l0)
+    h = a.enc1.hidden_size
+    assert a.enc1.bias_ih_l0[h:2 * h].min() >= 0 and torch.count_nonzero(a.enc1.bias_hh_l0) == 0  # chrono
+    plain = build_model(cfg.replace(lstm_init="pytorch"), seq_len=SEQ)
+    assert torch.count_nonzero(plain.enc1.bias_hh_l0) > 0
