@@ -124,7 +124,8 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
     rows: list[dict[str, Any]] = []
     best_val, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
     start = time.perf_counter()
-    bar = tqdm(range(1, cfg.epochs + 1), desc="training", unit="epoch", disable=not progress)
+    # A redraw at most every 30 s: a few lines in a saved notebook, not one per epoch.
+    bar = tqdm(range(1, cfg.epochs + 1), desc="training", unit="epoch", disable=not progress, mininterval=30)
     for epoch in bar:
         model.train()
         order = torch.randperm(len(x_train), generator=shuffler).to(device)
