@@ -155,7 +155,7 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
         row = {"epoch": epoch, "train_loss": total / len(x_train), "val_l1": val_l1,
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start, "best": improved}
         rows.append(row)
-        bar.set_postfix(train=f"{row['train_loss']:.2f}", val=f"{val_l1:.2f}", best=f"{best_val:.2f}")
+        bar.set_postfix(train=f"{row['train_loss']:.2f}", val=f"{val_l1:.2f}", best=f"{best_val:.2f}", refresh=False)
         if (on_epoch is not None and on_epoch(row)) or (cfg.patience and stale >= cfg.patience):
             break
     bar.close()
