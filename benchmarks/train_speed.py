@@ -31,7 +31,7 @@ def tutorial_seconds_per_epoch(split: data.Split, sequences: int) -> dict[str, f
     model = tutorial.RecurrentAutoencoder(140, 1, 128)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     start = time.perf_counter()
-    tutorial.train_epoch(model, optimizer, tutorial.create_dataset(split.train[:sequences]), [])
+    tutorial.train_epoch(model, optimizer, tutorial.create_dataset(split.train[:sequences]))
     seq_per_s = sequences / (time.perf_counter() - start)
     start = time.perf_counter()
     tutorial.validate(model, tutorial.create_dataset(split.val))

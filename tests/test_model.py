@@ -69,3 +69,13 @@ def test_chrono_init_spreads_forget_gate_memories_up_to_the_sequence_length():
         torch.testing.assert_close(lstm.bias_ih_l0[:h], -forget)  # input gate opens as forget closes
         assert torch.count_nonzero(lstm.bias_ih_l0[2 * h:]) == 0 and torch.count_nonzero(lstm.bias_hh_l0) == 0
     assert count_parameters(model) == before
+
+
+def test_the_tutorial_loop_port_trains_and_validates():
+    torch.manual_seed(3)
+    model = tutorial.RecurrentAutoencoder(12, 1, 4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    beats = torch.randn(3, 12).numpy()
+    train_loss = tutorial.train_epoch(model, optimizer, tutorial.create_dataset(beats))
+    val_loss = tutorial.validate(model, tutorial.create_dataset(beats))
+    assert train_loss > 0 and val_loss > 0
