@@ -57,14 +57,19 @@ def find_params_file(name: str | Path, root: Path) -> Path:
     return root / path if (root / path).is_file() else path
 
 
+def check_data_arg(data: str) -> None:
+    """``--data`` must name something that exists (checked before anything is written)."""
+    if not Path(data).exists():
+        raise EcgnbError(f"{data}: not found (--data); pass ECG5000.zip or a folder holding the ECG5000 files")
+
+
 def resolve_config(files: Sequence[str | Path], params: Sequence[Sequence[str]], data: str | None,
                    root: Path) -> tuple[Config, list[Path]]:
     """Defaults < each ``-f`` file < each ``-p`` < ``--data``; paths made absolute; validated once."""
     paths = [find_params_file(f, root) for f in files] or [root / "params" / "default.yaml"]
     overrides: dict[str, Any] = {key: config.parse_value(value) for key, value in params}
     if data is not None:
-        if not Path(data).exists():
-            raise EcgnbError(f"{data}: not found (--data); pass ECG5000.zip or a folder holding the ECG5000 files")
+        check_data_arg(data)
         overrides["data_path"] = data
     cfg = config.load(paths, overrides)
     absolute = {k: str(Path(getattr(cfg, k)).resolve()) for k in PATH_KEYS if getattr(cfg, k)}
@@ -320,8 +325,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     from ecgnb import data
 
-    if args.data is not None and not Path(args.data).exists():
-        raise EcgnbError(f"{args.data}: not found (--data); pass ECG5000.zip or a folder holding the ECG5000 files")
+    if args.data is not None:
+        check_data_arg(args.data)
     folder = data.locate(args.data, log=say)
     frame = data.load(folder, log=say)
     counts = frame["label"].value_counts(sort=False)
