@@ -235,40 +235,17 @@ def effective_status(info: Mapping[str, Any]) -> str:
 
 KEY_METRICS = ("roc_auc", "pr_auc", "balanced_accuracy", "f1", "recall", "specificity", "threshold")
 TUTORIAL_KEYS = ("normal_correct", "normal_total", "anomaly_correct", "anomaly_total")
-_PREFERRED = ("test", "held_out", "heldout", "holdout")  # where held-out metrics may be nested
-_SKIPPED = ("per_class", "val", "validation", "train")  # never read key metrics from these
 
 
 def key_metrics(metrics: Mapping[str, Any]) -> dict[str, float | int]:
-    """The headline numbers of a metrics.json, flat: held-out KEY_METRICS + ``tutorial_*`` counts.
+    """The headline numbers of 04_evaluate's metrics.json, flat: ``held_out`` KEY_METRICS + ``tutorial_*`` counts.
 
-    Each key is taken from the top level first, then from nested tables (``test``/``held_out``
-    before others, never ``per_class``/``val``), so the layout 04_evaluate picks does not matter.
+    Missing keys (an older or partial file) are left out, never guessed from elsewhere.
     """
-    tables = _nested_tables(metrics)
-    out: dict[str, float | int] = {}
-    for key in KEY_METRICS:
-        value = next((t[key] for t in tables if _is_number(t.get(key))), None)
-        if value is not None:
-            out[key] = float(value)
-    tutorial = next((t for t in tables if all(_is_number(t.get(k)) for k in TUTORIAL_KEYS)), None)
-    for key in TUTORIAL_KEYS if tutorial else ():
-        out[f"tutorial_{key}"] = int(tutorial[key])
+    held_out, tutorial = metrics.get("held_out") or {}, metrics.get("tutorial") or {}
+    out: dict[str, float | int] = {k: float(held_out[k]) for k in KEY_METRICS if _is_number(held_out.get(k))}
+    out.update({f"tutorial_{k}": int(tutorial[k]) for k in TUTORIAL_KEYS if _is_number(tutorial.get(k))})
     return out
-
-
-def _nested_tables(root: Mapping[str, Any], depth: int = 3) -> list[Mapping[str, Any]]:
-    """``root`` and the dicts below it, breadth first, preferred names first, skipped names left out."""
-    tables, level = [root], [root]
-    for _ in range(depth):
-        children = []
-        for table in level:
-            items = [(k, v) for k, v in table.items() if isinstance(v, Mapping) and k not in _SKIPPED]
-            items.sort(key=lambda kv: kv[0] not in _PREFERRED)
-            children += [v for _, v in items]
-        tables += children
-        level = children
-    return tables
 
 
 def _is_number(value: Any) -> bool:

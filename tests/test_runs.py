@@ -145,9 +145,9 @@ def test_key_metrics_from_the_04_layout():
     assert "accuracy" not in got
 
 
-def test_key_metrics_prefer_held_out_over_validation():
-    layout = {"val": {"f1": 0.1}, "test": {"f1": 0.8}}
-    assert runs.key_metrics(layout) == {"f1": 0.8}
+def test_key_metrics_read_only_the_held_out_and_tutorial_tables():
+    layout = {"f1": 0.1, "val": {"f1": 0.2}, "held_out": {"f1": 0.8, "roc_auc": "n/a"}, "tutorial": {"normal_correct": 3}}
+    assert runs.key_metrics(layout) == {"f1": 0.8, "tutorial_normal_correct": 3}
     assert runs.key_metrics({}) == {}
 
 
@@ -194,7 +194,7 @@ def test_tables_escape_what_they_must():
 
 def test_compare_shows_differing_parameters_and_metrics(tmp_path):
     a = make_run(tmp_path, "a", "complete", Config(embedding_dim=32, lr=3e-4), METRICS_04)
-    b = make_run(tmp_path, "b", "complete", Config(embedding_dim=64), METRICS_04)
+    b = make_run(tmp_path, "b", "complete", Config(embedding_dim=64, lr=3e-3), METRICS_04)
     headers, rows, notes = runs.compare_table([a, b])
     assert headers == ["", "a", "b"]
     table = {r[0]: r[1:] for r in rows}
