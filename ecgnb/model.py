@@ -13,6 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecgnb.errors import EcgnbError
+
+
+class InputShapeError(EcgnbError):
+    """Sequences of another length or feature count than the model was built for."""
+
 
 class RecurrentAutoencoder(nn.Module):
     """LSTM autoencoder over sequences shaped (batch, seq_len, n_features)."""
@@ -72,3 +78,14 @@ class RecurrentAutoencoder(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (buffers such as the scaling are not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def as_sequences(x: np.ndarray | torch.Tensor, model: RecurrentAutoencoder) -> torch.Tensor:
+    """(N, T) or (N, T, F) array or tensor → float32 tensor (N, T, F) on the model's device, shape checked."""
+    t = torch.as_tensor(x, dtype=torch.float32, device=next(model.parameters()).device)
+    t = t.unsqueeze(-1) if t.ndim == 2 else t
+    if t.ndim != 3 or tuple(t.shape[1:]) != (model.seq_len, model.n_features):
+        raise InputShapeError(f"the model takes sequences of length {model.seq_len} with {model.n_features} "
+                              f"feature(s), got an array of shape {tuple(t.shape)}; use data of that shape "
+                              "or a model trained on it")
+    return t

@@ -9,8 +9,7 @@ import pandas as pd
 import torch
 
 from ecgnb.data import CLASS_NAMES, Split
-from ecgnb.model import RecurrentAutoencoder
-from ecgnb.train import as_sequences
+from ecgnb.model import RecurrentAutoencoder, as_sequences
 
 
 @dataclass(frozen=True)
@@ -23,8 +22,8 @@ class Scores:
 
 
 @torch.inference_mode()
-def score(model: RecurrentAutoencoder, x: np.ndarray, batch_size: int = 1024) -> Scores:
-    """Reconstruct ``x`` (N, T) or (N, T, F) with ``model`` in fp32 and score every sequence."""
+def score(model: RecurrentAutoencoder, x: np.ndarray | torch.Tensor, batch_size: int = 1024) -> Scores:
+    """Reconstruct ``x`` (N, T) or (N, T, F), array or tensor, with ``model`` in fp32 and score every sequence."""
     model.eval()
     seqs = as_sequences(x, model)
     recon = torch.cat([model(xb) for xb in seqs.split(batch_size)]) if len(seqs) else seqs.clone()

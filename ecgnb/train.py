@@ -18,12 +18,13 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from ecgnb import __version__
+from ecgnb import __version__, score
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
-from ecgnb.model import RecurrentAutoencoder
+from ecgnb.model import RecurrentAutoencoder, as_sequences
 
 # A reused checkpoint must match the run on these: the seed decides which normals it trained
 # on (another seed's training set overlaps this run's test set), embedding_dim its shape.
@@ -60,29 +61,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def as_sequences(x: np.ndarray, model: RecurrentAutoencoder) -> torch.Tensor:
-    """(N, T) or (N, T, F) array → float32 tensor (N, T, F) on the model's device, shape checked."""
-    t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=next(model.parameters()).device)
-    t = t.unsqueeze(-1) if t.ndim == 2 else t
-    if t.ndim != 3 or tuple(t.shape[1:]) != (model.seq_len, model.n_features):
-        raise TrainingError(f"the model takes sequences of length {model.seq_len} with {model.n_features} "
-                            f"feature(s), got an array of shape {tuple(np.shape(x))}; use data of that shape "
-                            "or a model trained on it")
-    return t
-
-
 def sequence_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
     """Per-sequence loss (sum over time and features), averaged over the batch."""
     err = (pred.float() - target).abs() if kind == "l1" else (pred.float() - target) ** 2
     return err.sum(dim=(1, 2)).mean()
 
 
-@torch.no_grad()
-def evaluate_l1(model: RecurrentAutoencoder, x: torch.Tensor, batch_size: int = 512) -> float:
-    """Mean per-sequence L1 (fp32) of ``model`` on ``x``."""
-    model.eval()
-    total = sum(float((model(xb) - xb).abs().sum()) for xb in x.split(batch_size))
-    return total / len(x)
+def validate(model: RecurrentAutoencoder, normals: torch.Tensor, anomalies: torch.Tensor | None) -> dict[str, float]:
+    """Mean L1 of the validation normals and, with anomalies, the ROC-AUC of L1 as anomaly score."""
+    normal_l1 = score.score(model, normals).l1_sum
+    out = {"val_l1": float(normal_l1.mean(dtype=np.float64))}
+    if anomalies is not None:
+        anomaly_l1 = score.score(model, anomalies).l1_sum
+        is_anomaly = np.r_[np.zeros(len(normal_l1)), np.ones(len(anomaly_l1))]
+        out["val_roc_auc"] = float(roc_auc_score(is_anomaly, np.r_[normal_l1, anomaly_l1]))
+    return out
 
 
 def _check_bf16(model: RecurrentAutoencoder, x: torch.Tensor, autocast: torch.autocast) -> None:
@@ -96,11 +89,13 @@ def _check_bf16(model: RecurrentAutoencoder, x: torch.Tensor, autocast: torch.au
 
 
 def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Config, *,
-        progress: bool = True, on_epoch: Callable[[dict[str, Any]], bool | None] | None = None) -> pd.DataFrame:
-    """Train ``model`` in place with ``cfg``; keep the best-validation weights.
+        val_anomalies: np.ndarray | None = None, progress: bool = True,
+        on_epoch: Callable[[dict[str, Any]], bool | None] | None = None) -> pd.DataFrame:
+    """Train ``model`` in place with ``cfg``; keep the weights of the best epoch by ``cfg.select_by``.
 
-    Returns the history: one row per epoch with train_loss, val_l1, lr, seconds (since
-    start) and best. ``on_epoch`` sees each row and may return True to stop there.
+    Returns the history: one row per epoch with train_loss, val_l1 (validation normals),
+    val_roc_auc (normals vs ``val_anomalies``, when given), lr, seconds (since start) and
+    best. ``on_epoch`` sees each row and may return True to stop there.
     Raises :class:`TrainingError` on a non-finite loss, naming the epoch.
     """
     seed_everything(cfg.seed)
@@ -108,8 +103,12 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
     model.to(device)
     if cfg.normalize:
         model.fit_scaling(train)
+    if cfg.select_by == "val_roc_auc" and (val_anomalies is None or not len(val_anomalies)):
+        raise TrainingError("select_by val_roc_auc needs validation anomalies; pass val_anomalies "
+                            "or set select_by: val_l1")
     x_train, x_val = as_sequences(train, model), as_sequences(val, model)
-    if not torch.isfinite(x_train).all() or not torch.isfinite(x_val).all():
+    x_anom = as_sequences(val_anomalies, model) if val_anomalies is not None and len(val_anomalies) else None
+    if not all(torch.isfinite(x).all() for x in (x_train, x_val, x_anom) if x is not None):
         raise TrainingError("training or validation data hold NaN or inf values; clean the data before training")
 
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
@@ -122,7 +121,7 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
     shuffler = torch.Generator().manual_seed(cfg.seed)
 
     rows: list[dict[str, Any]] = []
-    best_val, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
+    best, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
     start = time.perf_counter()
     # A redraw at most every 30 s: a few lines in a saved notebook, not one per epoch.
     bar = tqdm(range(1, cfg.epochs + 1), desc="training", unit="epoch", disable=not progress, mininterval=30)
@@ -146,16 +145,17 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
             if scheduler is not None:
                 scheduler.step()
             total += loss.item() * len(idx)
-        val_l1 = evaluate_l1(model, x_val)
-        improved = val_l1 < best_val
-        if improved:
-            best_val, best_state, stale = val_l1, copy.deepcopy(model.state_dict()), 0
+        row = {"epoch": epoch, "train_loss": total / len(x_train), **validate(model, x_val, x_anom),
+               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
+        criterion = row["val_l1"] if cfg.select_by == "val_l1" else -row["val_roc_auc"]  # lower is better
+        row["best"] = criterion < best
+        if row["best"]:
+            best, best_state, stale = criterion, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
-        row = {"epoch": epoch, "train_loss": total / len(x_train), "val_l1": val_l1,
-               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start, "best": improved}
         rows.append(row)
-        bar.set_postfix(train=f"{row['train_loss']:.2f}", val=f"{val_l1:.2f}", best=f"{best_val:.2f}", refresh=False)
+        bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "val_l1", "val_roc_auc") if k in row}
+                        | {"best": f"{abs(best):.4g}"}, refresh=False)
         if (on_epoch is not None and on_epoch(row)) or (cfg.patience and stale >= cfg.patience):
             break
     bar.close()

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from ecgnb import config, score
-from ecgnb.model import RecurrentAutoencoder
+from ecgnb import config, score, train
+from ecgnb.model import InputShapeError, RecurrentAutoencoder
 from ecgnb.train import TrainingError, fit, load_checkpoint, save_checkpoint
 
 SEQ = 24
@@ -20,7 +20,7 @@ def beats(n: int, seed: int) -> np.ndarray:
 
 @pytest.fixture
 def cfg():
-    return config.Config(embedding_dim=4, epochs=3, batch_size=8, lr=0.01, threshold_rule="fixed")
+    return config.Config(embedding_dim=4, epochs=3, batch_size=8, lr=0.01, threshold_rule="fixed", select_by="val_l1")
 
 
 def train_small(cfg, **kw):
@@ -51,6 +51,21 @@ def test_keeps_the_best_validation_weights(cfg):
     best = history.val_l1.min()
     got = score.score(model, beats(16, 1)).l1_sum.mean()
     assert got == pytest.approx(best, rel=1e-4)
+
+
+def test_select_by_roc_auc_keeps_the_epoch_that_separates_best(cfg):
+    normals, anomalies = beats(16, 1), -beats(16, 2)  # upside-down beats as the "anomalies"
+    model, history = train_small(cfg.replace(epochs=5, lr=0.05, select_by="val_roc_auc"), val_anomalies=anomalies)
+    assert "val_roc_auc" in history and history.val_roc_auc.between(0, 1).all()
+    kept = history[history.best].iloc[-1]
+    assert kept.val_roc_auc == history.val_roc_auc.max()
+    assert train.validate(model, torch.as_tensor(normals).unsqueeze(-1),
+                          torch.as_tensor(anomalies).unsqueeze(-1))["val_roc_auc"] == pytest.approx(kept.val_roc_auc)
+
+
+def test_select_by_roc_auc_without_anomalies_is_a_clear_error(cfg):
+    with pytest.raises(TrainingError, match="select_by val_roc_auc needs validation anomalies"):
+        train_small(cfg.replace(select_by="val_roc_auc"))
 
 
 def test_patience_stops_early(cfg):
@@ -120,7 +135,7 @@ def test_wrong_sequence_length_for_a_checkpoint_is_a_clear_error(cfg, tmp_path):
     model, history = train_small(cfg)
     save_checkpoint(tmp_path / "model.pt", model, cfg, history, fingerprint="abc")
     loaded, _ = load_checkpoint(tmp_path / "model.pt")
-    with pytest.raises(TrainingError, match="sequences of length 24 with 1 feature"):
+    with pytest.raises(InputShapeError, match="sequences of length 24 with 1 feature"):
         score.score(loaded, np.zeros((3, 30), np.float32))
 
 
