@@ -35,6 +35,14 @@ def test_val_best_f1_picks_the_f1_maximising_cut():
     assert t.details["val_f1"] == pytest.approx(best)
 
 
+def test_val_best_balanced_accuracy_weighs_both_classes_alike():
+    # flag >= 40, >= 20 and >= 13 all give balanced accuracy 0.8; ties go to the highest cut
+    t = choose("val_best_balanced_accuracy")
+    assert 30.0 < t.value < 40.0
+    assert t.details == {"val_balanced_accuracy": 0.8, "val_recall": 0.6, "val_specificity": 1.0}
+    assert choose("val_best_f1").value < 13.0  # F1 (anomaly class) wants all five anomalies flagged
+
+
 def test_val_target_recall_keeps_the_recall_with_the_highest_specificity():
     t = choose("val_target_recall", target_recall=1.0)
     assert 12.0 < t.value < 13.0  # must flag 13, the lowest anomaly; 12 is the next lower loss
