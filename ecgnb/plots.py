@@ -116,17 +116,31 @@ def class_means(values: np.ndarray, targets: np.ndarray) -> Figure:
 
 
 def history(table: pd.DataFrame, reference: float | None = TUTORIAL_BEST_VAL, log_y: bool = True) -> Figure:
-    """Training and validation loss per epoch, with the tutorial's best validation L1 dashed."""
-    fig, (ax,) = _figure()
+    """Training and validation loss per epoch (tutorial's best validation L1 dashed) and, when the
+    history has it, the validation ROC-AUC per epoch beside it; the kept epoch is marked in both."""
+    has_auc = "val_roc_auc" in table
+    fig, axes = _figure(1, 2 if has_auc else 1)
+    ax = axes[0]
     ax.plot(table["epoch"], table["train_loss"], marker=".", label="train loss")
     ax.plot(table["epoch"], table["val_l1"], marker=".", label="validation L1")
     if reference is not None:
         ax.axhline(reference, color="grey", linestyle="--", linewidth=1, label=f"tutorial best val ({reference})")
     if log_y:
         ax.set_yscale("log")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="epoch", ylabel="L1 per heartbeat", title="Loss per epoch")
-    ax.legend()
+    if has_auc:
+        # 1 - AUC on a log axis: the share of (normal, abnormal) pairs ranked the wrong way, so the
+        # last, decisive steps from 0.99 to 0.999 stay visible (lower is better, like the loss)
+        axes[1].plot(table["epoch"], 1 - table["val_roc_auc"], marker=".", color="tab:green",
+                     label="validation 1 − ROC-AUC")
+        axes[1].set_yscale("log")
+        axes[1].set(xlabel="epoch", ylabel="1 − ROC-AUC", title="Pairs ranked wrong, validation set")
+    kept = table[table["best"]].iloc[-1] if "best" in table and table["best"].any() else None
+    for ax in axes:
+        if kept is not None:
+            _vline(ax, kept["epoch"], f"kept: epoch {int(kept['epoch'])}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=7)
     return fig
 
 

@@ -61,6 +61,15 @@ def test_history_train_val_and_reference(reference, lines):
     assert len(fig.axes) == 1 and len(fig.axes[0].get_lines()) == lines
 
 
+def test_history_with_roc_auc_has_a_second_panel_and_marks_the_kept_epoch():
+    table = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [50.0, 30.0, 20.0], "val_l1": [45.0, 28.0, 21.0],
+                          "val_roc_auc": [0.9, 0.99, 0.98], "best": [True, True, False]})
+    fig = plots.history(table)
+    loss_ax, auc_ax = fig.axes
+    assert len(loss_ax.get_lines()) == 3 + 1 and len(auc_ax.get_lines()) == 1 + 1
+    assert "kept: epoch 2" in [t.get_text() for t in auc_ax.get_legend().get_texts()]
+
+
 def test_loss_distributions_one_kde_per_set_plus_threshold():
     losses = {"train": RNG.gamma(5, 3, 200), "val": RNG.gamma(5, 3, 50), "val anomalies": RNG.gamma(9, 6, 60)}
     fig = plots.loss_distributions(losses, threshold=25.0)
