@@ -18,14 +18,16 @@ import yaml
 
 from ecgnb.errors import EcgnbError
 
-THRESHOLD_RULES = ("fixed", "train_percentile", "val_best_f1", "val_target_recall")
+THRESHOLD_RULES = ("fixed", "train_percentile", "val_best_f1", "val_best_balanced_accuracy", "val_target_recall")
+VAL_RULES = THRESHOLD_RULES[2:]  # the rules that need validation anomalies
 LR_SCHEDULES = ("constant", "onecycle")
 LOSSES = ("l1", "mse")
+SELECT_BY = ("val_l1", "val_roc_auc")
 LSTM_INITS = ("pytorch", "chrono")
 DEVICES = ("auto", "cpu", "cuda")
 # The parameters that shape the trained model (shown by 02_train, compared across runs).
 TRAINING_KEYS = ("seed", "embedding_dim", "lstm_init", "epochs", "batch_size", "lr", "lr_schedule", "grad_clip",
-                 "bf16", "patience", "loss", "normalize", "checkpoint", "device")
+                 "bf16", "patience", "select_by", "loss", "normalize", "checkpoint", "device")
 
 
 class ConfigError(EcgnbError):
@@ -43,21 +45,22 @@ class Config:
     # split
     val_anomaly_fraction: float = 0.2  # share of anomalies (not among the first 145) kept for validation
     # model
-    embedding_dim: int = 128  # size of the code each heartbeat is squeezed into
+    embedding_dim: int = 32  # size of the code each heartbeat is squeezed into (the tutorial: 128)
     lstm_init: str = "chrono"  # gate-bias start values: chrono (long memories) or pytorch (the tutorial)
     # training
     epochs: int = 40  # passes over the training normals (upper bound when patience > 0)
     batch_size: int = 16  # sequences per optimizer step (the tutorial uses 1)
-    lr: float = 3e-3  # peak learning rate of Adam
+    lr: float = 4e-3  # peak learning rate of Adam
     lr_schedule: str = "onecycle"  # constant (the tutorial) or onecycle (warm-up, then anneal)
-    grad_clip: float = 1.0  # clip the gradient norm to this; 0 turns clipping off
+    grad_clip: float = 5.0  # clip the gradient norm to this; 0 turns clipping off
     bf16: bool = False  # bfloat16 autocast for training (needs AVX-512 BF16/AMX or a GPU)
-    patience: int = 0  # stop after this many epochs without a better val loss; 0 never stops early
+    patience: int = 0  # stop after this many epochs without a better select_by value; 0 never stops early
+    select_by: str = "val_roc_auc"  # keep the epoch with the highest val ROC-AUC, or the lowest val L1 (normals)
     loss: str = "l1"  # training loss: l1 (sum per sequence, as the tutorial) or mse
     normalize: bool = False  # standardize inputs with mean/std fitted on the training normals
     checkpoint: str | None = None  # reuse this model.pt instead of training
     # threshold
-    threshold_rule: str = "val_best_f1"  # fixed | train_percentile | val_best_f1 | val_target_recall
+    threshold_rule: str = "val_best_balanced_accuracy"  # one of THRESHOLD_RULES
     threshold_value: float = 26.0  # the fixed rule's threshold (the tutorial's 26)
     threshold_percentile: float = 99.0  # the train_percentile rule's percentile of train-normal losses
     target_recall: float = 0.99  # the val_target_recall rule's required anomaly recall
@@ -118,13 +121,14 @@ def _check_ranges(cfg: Config) -> None:
     need(cfg.grad_clip >= 0.0, "grad_clip", "must be >= 0 (0 turns clipping off)")
     need(cfg.patience >= 0, "patience", "must be >= 0 (0 never stops early)")
     need(cfg.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
+    need(cfg.select_by in SELECT_BY, "select_by", f"must be one of {', '.join(SELECT_BY)}")
     need(cfg.threshold_rule in THRESHOLD_RULES, "threshold_rule", f"must be one of {', '.join(THRESHOLD_RULES)}")
     need(cfg.threshold_value > 0.0, "threshold_value", "must be > 0")
     need(0.0 < cfg.threshold_percentile <= 100.0, "threshold_percentile", "must be in (0, 100]")
     need(0.0 < cfg.target_recall <= 1.0, "target_recall", "must be in (0, 1]")
-    needs_val_anomalies = cfg.threshold_rule in ("val_best_f1", "val_target_recall")
-    need(cfg.val_anomaly_fraction > 0 or not needs_val_anomalies, "val_anomaly_fraction",
-         f"must be > 0 for threshold_rule {cfg.threshold_rule} (it needs validation anomalies)")
+    for key, value, needs in (("threshold_rule", cfg.threshold_rule, VAL_RULES), ("select_by", cfg.select_by, ("val_roc_auc",))):
+        need(cfg.val_anomaly_fraction > 0 or value not in needs, "val_anomaly_fraction",
+             f"must be > 0 for {key} {value} (it needs validation anomalies)")
 
 
 def from_mapping(values: Mapping[str, Any], source: str = "parameters") -> Config:

@@ -22,6 +22,10 @@ def test_defaults_are_valid():
     assert Config().threshold_rule in config.THRESHOLD_RULES
 
 
+def test_the_config_defaults_are_the_default_report():
+    assert config.load([PARAMS_DIR / "default.yaml"]) == Config()
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in PARAMS_DIR.glob("*.yaml")))
 def test_shipped_params_files_are_valid(name):
     config.load([PARAMS_DIR / name])
@@ -100,20 +104,26 @@ def test_parse_value(text, expected):
     assert value == expected and type(value) is type(expected)
 
 
-@pytest.mark.parametrize("rule", ["val_best_f1", "val_target_recall"])
+@pytest.mark.parametrize("rule", ["val_best_f1", "val_best_balanced_accuracy", "val_target_recall"])
 def test_validation_rules_need_validation_anomalies(rule):
     with pytest.raises(ConfigError, match="val_anomaly_fraction.*must be > 0"):
-        config.load([], {"threshold_rule": rule, "val_anomaly_fraction": 0.0})
+        config.load([], {"threshold_rule": rule, "select_by": "val_l1", "val_anomaly_fraction": 0.0})
+
+
+def test_selecting_epochs_by_roc_auc_needs_validation_anomalies():
+    with pytest.raises(ConfigError, match="val_anomaly_fraction.*must be > 0 for select_by val_roc_auc"):
+        config.load([], {"select_by": "val_roc_auc", "threshold_rule": "fixed", "val_anomaly_fraction": 0.0})
 
 
 @pytest.mark.parametrize("rule", ["fixed", "train_percentile"])
 def test_other_rules_work_without_validation_anomalies(rule):
-    assert config.load([], {"threshold_rule": rule, "val_anomaly_fraction": 0}).val_anomaly_fraction == 0.0
+    cfg = config.load([], {"threshold_rule": rule, "select_by": "val_l1", "val_anomaly_fraction": 0})
+    assert cfg.val_anomaly_fraction == 0.0
 
 
 def test_a_later_file_can_make_an_earlier_one_valid(tmp_path):
     no_val = write(tmp_path / "a.yaml", "val_anomaly_fraction: 0\n")  # invalid with the default rule
-    fixed = write(tmp_path / "b.yaml", "threshold_rule: fixed\n")
+    fixed = write(tmp_path / "b.yaml", "threshold_rule: fixed\nselect_by: val_l1\n")
     assert config.load([no_val, fixed]).threshold_rule == "fixed"
 
 
