@@ -52,7 +52,8 @@ def ecgnb_time_to_quality(split: data.Split, cfg: config.Config, minutes: float)
         return min(MILESTONES) in reached or row["seconds"] > minutes * 60
 
     model = train.build_model(cfg)
-    history = train.fit(model, split.train, split.val, cfg, progress=False, on_epoch=watch)
+    history = train.fit(model, split.train, split.val, cfg, val_anomalies=split.val_anomalies, progress=False,
+                        on_epoch=watch)
     epochs = len(history)
     return {"model": model, "reached": reached, "epochs": epochs, "best_val_l1": float(history.val_l1.min()),
             "seq_per_s": epochs * len(split.train) / history.seconds.iloc[-1]}
