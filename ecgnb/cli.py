@@ -1,7 +1,7 @@
 """The ``ecgnb`` command: run the five notebooks into a report, index, compare, study, data.
 
     ecgnb run -f params/smoke.yaml -p epochs 3 --name quick   # reports/quick/*.html
-    ecgnb study --seeds 42 43 44 --name e16                    # reports/e16-seed42 … + reports/e16.md
+    ecgnb study --seeds 42 43 44 --name seeds                  # reports/seeds-seed42 … + reports/seeds.md
     ecgnb compare quick default                                # side-by-side table
     ecgnb index                                                # reports/index.html + index.md
     ecgnb data --data ../shared/data/ECG5000.zip               # locate and verify the data

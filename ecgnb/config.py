@@ -126,9 +126,11 @@ def _check_ranges(cfg: Config) -> None:
     need(cfg.threshold_value > 0.0, "threshold_value", "must be > 0")
     need(0.0 < cfg.threshold_percentile <= 100.0, "threshold_percentile", "must be in (0, 100]")
     need(0.0 < cfg.target_recall <= 1.0, "target_recall", "must be in (0, 1]")
-    for key, value, needs in (("threshold_rule", cfg.threshold_rule, VAL_RULES), ("select_by", cfg.select_by, ("val_roc_auc",))):
-        need(cfg.val_anomaly_fraction > 0 or value not in needs, "val_anomaly_fraction",
-             f"must be > 0 for {key} {value} (it needs validation anomalies)")
+    uses_val_anomalies = [f"{key} {getattr(cfg, key)}" for key, needs in (("threshold_rule", VAL_RULES),
+                                                                           ("select_by", ("val_roc_auc",)))
+                          if getattr(cfg, key) in needs]
+    need(cfg.val_anomaly_fraction > 0 or not uses_val_anomalies, "val_anomaly_fraction",
+         f"must be > 0 for {' and '.join(uses_val_anomalies)} (validation anomalies needed)")
 
 
 def from_mapping(values: Mapping[str, Any], source: str = "parameters") -> Config:
