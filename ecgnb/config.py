@@ -27,7 +27,7 @@ LSTM_INITS = ("pytorch", "chrono")
 DEVICES = ("auto", "cpu", "cuda")
 # The parameters that shape the trained model (shown by 02_train, compared across runs).
 TRAINING_KEYS = ("seed", "embedding_dim", "lstm_init", "epochs", "batch_size", "lr", "lr_schedule", "grad_clip",
-                 "bf16", "patience", "select_by", "loss", "normalize", "checkpoint", "device")
+                 "bf16", "patience", "select_by", "score_sigma", "loss", "normalize", "checkpoint", "device")
 
 
 class ConfigError(EcgnbError):
@@ -59,6 +59,8 @@ class Config:
     loss: str = "l1"  # training loss: l1 (sum per sequence, as the tutorial) or mse
     normalize: bool = False  # standardize inputs with mean/std fitted on the training normals
     checkpoint: str | None = None  # reuse this model.pt instead of training
+    # scoring
+    score_sigma: float = 2.0  # Gaussian low-pass (samples) of the residual before the anomaly score; 0 = plain L1
     # threshold
     threshold_rule: str = "val_best_balanced_accuracy"  # one of THRESHOLD_RULES
     threshold_value: float = 26.0  # the fixed rule's threshold (the tutorial's 26)
@@ -122,6 +124,7 @@ def _check_ranges(cfg: Config) -> None:
     need(cfg.patience >= 0, "patience", "must be >= 0 (0 never stops early)")
     need(cfg.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
     need(cfg.select_by in SELECT_BY, "select_by", f"must be one of {', '.join(SELECT_BY)}")
+    need(0.0 <= cfg.score_sigma <= 20.0, "score_sigma", "must be in [0, 20] samples (0: the tutorial's plain L1)")
     need(cfg.threshold_rule in THRESHOLD_RULES, "threshold_rule", f"must be one of {', '.join(THRESHOLD_RULES)}")
     need(cfg.threshold_value > 0.0, "threshold_value", "must be > 0")
     need(0.0 < cfg.threshold_percentile <= 100.0, "threshold_percentile", "must be in (0, 100]")

@@ -19,29 +19,29 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     return (float(centre - half), float(centre + half))
 
 
-def per_class_detection(anomaly_losses: np.ndarray, anomaly_targets: np.ndarray, threshold: float) -> dict[str, dict]:
-    """For each abnormal class: beats detected (loss > threshold), total, rate and its 95% interval."""
+def per_class_detection(anomaly_scores: np.ndarray, anomaly_targets: np.ndarray, threshold: float) -> dict[str, dict]:
+    """For each abnormal class: beats detected (score > threshold), total, rate and its 95% interval."""
     out = {}
     for label in range(2, len(CLASS_NAMES) + 1):
-        losses = anomaly_losses[anomaly_targets == label]
-        hits = int((losses > threshold).sum())
-        low, high = wilson_interval(hits, len(losses))
-        out[CLASS_NAMES[label - 1]] = {"detected": hits, "total": int(len(losses)),
-                                       "rate": hits / len(losses) if len(losses) else float("nan"),
+        scores = anomaly_scores[anomaly_targets == label]
+        hits = int((scores > threshold).sum())
+        low, high = wilson_interval(hits, len(scores))
+        out[CLASS_NAMES[label - 1]] = {"detected": hits, "total": int(len(scores)),
+                                       "rate": hits / len(scores) if len(scores) else float("nan"),
                                        "ci95": [low, high]}
     return out
 
 
-def evaluate(normal_losses: np.ndarray, anomaly_losses: np.ndarray, anomaly_targets: np.ndarray,
+def evaluate(normal_scores: np.ndarray, anomaly_scores: np.ndarray, anomaly_targets: np.ndarray,
              threshold: float) -> dict:
     """Binary metrics at ``threshold`` plus threshold-free ROC-AUC and PR-AUC."""
-    y = np.r_[np.zeros(len(normal_losses), int), np.ones(len(anomaly_losses), int)]
-    s = np.r_[normal_losses, anomaly_losses]
+    y = np.r_[np.zeros(len(normal_scores), int), np.ones(len(anomaly_scores), int)]
+    s = np.r_[normal_scores, anomaly_scores]
     pred = (s > threshold).astype(int)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, pred, labels=[0, 1]).ravel())
     return {
         "threshold": float(threshold),
-        "n_normal": int(len(normal_losses)), "n_anomaly": int(len(anomaly_losses)),
+        "n_normal": int(len(normal_scores)), "n_anomaly": int(len(anomaly_scores)),
         "confusion": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
         "accuracy": float((tp + tn) / len(y)),
         "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
@@ -51,12 +51,12 @@ def evaluate(normal_losses: np.ndarray, anomaly_losses: np.ndarray, anomaly_targ
         "f1": float(f1_score(y, pred, zero_division=0)),
         "roc_auc": float(roc_auc_score(y, s)),
         "pr_auc": float(average_precision_score(y, s)),
-        "per_class": per_class_detection(anomaly_losses, anomaly_targets, threshold),
+        "per_class": per_class_detection(anomaly_scores, anomaly_targets, threshold),
     }
 
 
-def tutorial_protocol(test_normal_losses: np.ndarray, first_anomaly_losses: np.ndarray, threshold: float) -> dict:
+def tutorial_protocol(test_normal_scores: np.ndarray, first_anomaly_scores: np.ndarray, threshold: float) -> dict:
     """The tutorial's check: test normals at or below the threshold, first anomalies above it."""
-    return {"normal_correct": int((test_normal_losses <= threshold).sum()), "normal_total": int(len(test_normal_losses)),
-            "anomaly_correct": int((first_anomaly_losses > threshold).sum()),
-            "anomaly_total": int(len(first_anomaly_losses))}
+    return {"normal_correct": int((test_normal_scores <= threshold).sum()), "normal_total": int(len(test_normal_scores)),
+            "anomaly_correct": int((first_anomaly_scores > threshold).sum()),
+            "anomaly_total": int(len(first_anomaly_scores))}

@@ -22,6 +22,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ecgnb import runs
 from ecgnb.data import CLASS_NAMES
+from ecgnb.train import kept_epoch
 
 DPI = 100  # 8 x 3.5 in at 100 dpi: 800 x 350 px, PNGs of tens of KB
 WIDTH = 8.0  # inches
@@ -135,7 +136,7 @@ def history(table: pd.DataFrame, reference: float | None = TUTORIAL_BEST_VAL, lo
                      label="validation 1 − ROC-AUC")
         axes[1].set_yscale("log")
         axes[1].set(xlabel="epoch", ylabel="1 − ROC-AUC", title="Pairs ranked wrong, validation set")
-    kept = table[table["best"]].iloc[-1] if "best" in table and table["best"].any() else None
+    kept = kept_epoch(table)
     for ax in axes:
         if kept is not None:
             _vline(ax, kept["epoch"], f"kept: epoch {int(kept['epoch'])}")
@@ -147,23 +148,23 @@ def history(table: pd.DataFrame, reference: float | None = TUTORIAL_BEST_VAL, lo
 # ---------------------------------------------------------------- 03_threshold
 
 
-def loss_distributions(losses: Mapping[str, np.ndarray], threshold: float | None = None,
+def loss_distributions(scores: Mapping[str, np.ndarray], threshold: float | None = None,
                        bins: int = 60, colors: Sequence[str] = SET_COLORS) -> Figure:
-    """Overlaid density histograms of reconstruction losses, one per named set, plus the threshold.
+    """Overlaid density histograms of anomaly scores, one per named set, plus the threshold.
 
     The x axis is logarithmic because abnormal beats reconstruct several times worse than
     normal ones; all sets share the same bins so their shapes compare directly.
     """
     fig, (ax,) = _figure()
-    everything = np.concatenate([np.asarray(v, dtype=float) for v in losses.values()])
+    everything = np.concatenate([np.asarray(v, dtype=float) for v in scores.values()])
     edges = np.histogram_bin_edges(np.log10(np.clip(everything, 1e-9, None)), bins=bins)  # shared, in log10
-    for (name, values), color in zip(losses.items(), colors):
+    for (name, values), color in zip(scores.items(), colors):
         sns.histplot(x=np.asarray(values, dtype=float), bins=edges, stat="density", kde=True, color=color,
                      log_scale=True, element="step", alpha=0.25, label=f"{name} (n={len(values)})", ax=ax)
     if threshold is not None:
         _vline(ax, threshold, f"threshold {threshold:.2f}")
-    ax.set(xlabel="reconstruction loss (L1 per heartbeat, log scale)", ylabel="density",
-           title="Where the losses fall")
+    ax.set(xlabel="anomaly score (reconstruction error per heartbeat, log scale)", ylabel="density",
+           title="Where the scores fall")
     ax.legend(fontsize=8)
     return fig
 
@@ -187,12 +188,12 @@ def confusion(counts: Mapping[str, int]) -> Figure:
     return fig
 
 
-def roc_pr(normal_losses: np.ndarray, anomaly_losses: np.ndarray, threshold: float | None = None) -> Figure:
+def roc_pr(normal_scores: np.ndarray, anomaly_scores: np.ndarray, threshold: float | None = None) -> Figure:
     """ROC curve and precision-recall curve (anomaly = positive), the threshold marked on both."""
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-    y = np.r_[np.zeros(len(normal_losses)), np.ones(len(anomaly_losses))]
-    s = np.r_[normal_losses, anomaly_losses]
+    y = np.r_[np.zeros(len(normal_scores)), np.ones(len(anomaly_scores))]
+    s = np.r_[normal_scores, anomaly_scores]
     fpr, tpr, _ = roc_curve(y, s)
     precision, recall, _ = precision_recall_curve(y, s)
     fig, (roc, pr) = _figure(1, 2)
@@ -216,8 +217,8 @@ def roc_pr(normal_losses: np.ndarray, anomaly_losses: np.ndarray, threshold: flo
 
 
 def reconstructions(originals: np.ndarray, recons: np.ndarray, labels: Sequence[str],
-                    losses: Sequence[float], ncols: int = 6) -> Figure:
-    """A grid of heartbeats, each with its reconstruction dashed on top, titled with class and loss."""
+                    scores: Sequence[float], ncols: int = 6) -> Figure:
+    """A grid of heartbeats, each with its reconstruction dashed on top, titled with class and anomaly score."""
     n = len(originals)
     nrows = -(-n // ncols)
     fig, axes = _figure(nrows, ncols, height=1.7 * nrows, sharey=True)
@@ -226,7 +227,7 @@ def reconstructions(originals: np.ndarray, recons: np.ndarray, labels: Sequence[
         if i >= n:
             ax.set_axis_off()
             continue
-        _beat(ax, originals[i], recons[i], f"{labels[i]}\nloss {losses[i]:.1f}", colors.get(labels[i], "grey"))
+        _beat(ax, originals[i], recons[i], f"{labels[i]}\nscore {scores[i]:.1f}", colors.get(labels[i], "grey"))
     axes[0].legend(fontsize=6, loc="lower left")
     return fig
 

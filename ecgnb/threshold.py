@@ -1,8 +1,8 @@
-"""Turn reconstruction losses into a decision: a heartbeat is abnormal when its loss > threshold.
+"""Turn anomaly scores into a decision: a heartbeat is abnormal when its score > threshold.
 
-Four rules, picked by ``Config.threshold_rule``:
+Five rules, picked by ``Config.threshold_rule``:
 - ``fixed``: a value chosen in advance (the tutorial read 26 off a histogram);
-- ``train_percentile``: a percentile of the training normals' losses (no anomalies needed);
+- ``train_percentile``: a percentile of the training normals' scores (no anomalies needed);
 - ``val_best_f1``: the best F1 on the validation set (normals + held-out validation anomalies);
 - ``val_best_balanced_accuracy``: the best balanced accuracy (mean of recall and specificity,
   i.e. Youden's J) on the validation set; unlike F1 it does not depend on the share of
@@ -45,59 +45,59 @@ class Threshold:
         return cls(**json.loads(path.read_text()))
 
 
-def _just_below(cut: float, losses: np.ndarray) -> float:
-    """A threshold t with ``loss > t`` ⇔ ``loss >= cut``: halfway to the next lower loss."""
-    lower = losses[losses < cut]
+def _just_below(cut: float, scores: np.ndarray) -> float:
+    """A threshold t with ``score > t`` ⇔ ``score >= cut``: halfway to the next lower score."""
+    lower = scores[scores < cut]
     return float((cut + lower.max()) / 2) if lower.size else float(np.nextafter(cut, -np.inf))
 
 
-def _check_val(losses: np.ndarray, is_anomaly: np.ndarray, rule: str) -> None:
+def _check_val(scores: np.ndarray, is_anomaly: np.ndarray, rule: str) -> None:
     if is_anomaly.all() or not is_anomaly.any():
         raise EcgnbError(f"threshold_rule {rule} needs validation normals and anomalies; "
                          "set val_anomaly_fraction > 0 or pick another rule")
 
 
-def val_best_f1(losses: np.ndarray, is_anomaly: np.ndarray) -> tuple[float, dict[str, Any]]:
+def val_best_f1(scores: np.ndarray, is_anomaly: np.ndarray) -> tuple[float, dict[str, Any]]:
     """Threshold with the best anomaly-class F1 on the validation set."""
-    _check_val(losses, is_anomaly, "val_best_f1")
-    precision, recall, cuts = precision_recall_curve(is_anomaly, losses)
+    _check_val(scores, is_anomaly, "val_best_f1")
+    precision, recall, cuts = precision_recall_curve(is_anomaly, scores)
     f1 = 2 * precision[:-1] * recall[:-1] / np.clip(precision[:-1] + recall[:-1], 1e-12, None)
     best = int(np.argmax(f1))
-    return _just_below(cuts[best], losses), {"val_f1": float(f1[best]), "val_recall": float(recall[best]),
+    return _just_below(cuts[best], scores), {"val_f1": float(f1[best]), "val_recall": float(recall[best]),
                                               "val_precision": float(precision[best])}
 
 
-def val_best_balanced_accuracy(losses: np.ndarray, is_anomaly: np.ndarray) -> tuple[float, dict[str, Any]]:
+def val_best_balanced_accuracy(scores: np.ndarray, is_anomaly: np.ndarray) -> tuple[float, dict[str, Any]]:
     """Threshold with the best balanced accuracy on the validation set; ties go to the higher one."""
-    _check_val(losses, is_anomaly, "val_best_balanced_accuracy")
-    fpr, tpr, cuts = roc_curve(is_anomaly, losses, drop_intermediate=False)
+    _check_val(scores, is_anomaly, "val_best_balanced_accuracy")
+    fpr, tpr, cuts = roc_curve(is_anomaly, scores, drop_intermediate=False)
     # rounded so float noise cannot split a tie; cuts run high to low, so argmax keeps the highest
     best = int(np.argmax(np.round(tpr - fpr, 12)))
-    return _just_below(cuts[best], losses), {"val_balanced_accuracy": float((tpr[best] + 1 - fpr[best]) / 2),
+    return _just_below(cuts[best], scores), {"val_balanced_accuracy": float((tpr[best] + 1 - fpr[best]) / 2),
                                               "val_recall": float(tpr[best]), "val_specificity": float(1 - fpr[best])}
 
 
-def val_target_recall(losses: np.ndarray, is_anomaly: np.ndarray, target: float) -> tuple[float, dict[str, Any]]:
+def val_target_recall(scores: np.ndarray, is_anomaly: np.ndarray, target: float) -> tuple[float, dict[str, Any]]:
     """Highest threshold (so highest specificity) whose validation anomaly recall >= ``target``."""
-    _check_val(losses, is_anomaly, "val_target_recall")
-    fpr, tpr, cuts = roc_curve(is_anomaly, losses, drop_intermediate=False)
+    _check_val(scores, is_anomaly, "val_target_recall")
+    fpr, tpr, cuts = roc_curve(is_anomaly, scores, drop_intermediate=False)
     ok = np.flatnonzero(tpr >= target)[0]  # roc_curve orders cuts from high to low
-    return _just_below(cuts[ok], losses), {"val_recall": float(tpr[ok]), "val_specificity": float(1 - fpr[ok])}
+    return _just_below(cuts[ok], scores), {"val_recall": float(tpr[ok]), "val_specificity": float(1 - fpr[ok])}
 
 
-def choose(cfg: Config, train_losses: np.ndarray, val_losses: np.ndarray, val_is_anomaly: np.ndarray) -> Threshold:
-    """Apply ``cfg.threshold_rule`` to the losses (train normals; validation normals + anomalies)."""
+def choose(cfg: Config, train_scores: np.ndarray, val_scores: np.ndarray, val_is_anomaly: np.ndarray) -> Threshold:
+    """Apply ``cfg.threshold_rule`` to the scores (train normals; validation normals + anomalies)."""
     val_is_anomaly = np.asarray(val_is_anomaly, dtype=bool)
     if cfg.threshold_rule == "fixed":
         value, details = cfg.threshold_value, {}
     elif cfg.threshold_rule == "train_percentile":
-        value = float(np.percentile(train_losses, cfg.threshold_percentile))
+        value = float(np.percentile(train_scores, cfg.threshold_percentile))
         details = {"percentile": cfg.threshold_percentile}
     elif cfg.threshold_rule == "val_best_f1":
-        value, details = val_best_f1(val_losses, val_is_anomaly)
+        value, details = val_best_f1(val_scores, val_is_anomaly)
     elif cfg.threshold_rule == "val_best_balanced_accuracy":
-        value, details = val_best_balanced_accuracy(val_losses, val_is_anomaly)
+        value, details = val_best_balanced_accuracy(val_scores, val_is_anomaly)
     else:
-        value, details = val_target_recall(val_losses, val_is_anomaly, cfg.target_recall)
+        value, details = val_target_recall(val_scores, val_is_anomaly, cfg.target_recall)
         details["target_recall"] = cfg.target_recall
     return Threshold(value=float(value), rule=cfg.threshold_rule, details=details)

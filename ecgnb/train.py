@@ -67,14 +67,15 @@ def sequence_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") ->
     return err.sum(dim=(1, 2)).mean()
 
 
-def validate(model: RecurrentAutoencoder, normals: torch.Tensor, anomalies: torch.Tensor | None) -> dict[str, float]:
-    """Mean L1 of the validation normals and, with anomalies, the ROC-AUC of L1 as anomaly score."""
-    normal_l1 = score.score(model, normals).l1_sum
-    out = {"val_l1": float(normal_l1.mean(dtype=np.float64))}
+def validate(model: RecurrentAutoencoder, normals: torch.Tensor, anomalies: torch.Tensor | None,
+             sigma: float = 0.0) -> dict[str, float]:
+    """Mean L1 of the validation normals and, with anomalies, the ROC-AUC of the anomaly score (``sigma``)."""
+    normal = score.score(model, normals, sigma)
+    out = {"val_l1": float(normal.l1_sum.mean(dtype=np.float64))}
     if anomalies is not None:
-        anomaly_l1 = score.score(model, anomalies).l1_sum
-        is_anomaly = np.r_[np.zeros(len(normal_l1)), np.ones(len(anomaly_l1))]
-        out["val_roc_auc"] = float(roc_auc_score(is_anomaly, np.r_[normal_l1, anomaly_l1]))
+        anomaly = score.score(model, anomalies, sigma).anomaly_score
+        is_anomaly = np.r_[np.zeros(len(normal.anomaly_score)), np.ones(len(anomaly))]
+        out["val_roc_auc"] = float(roc_auc_score(is_anomaly, np.r_[normal.anomaly_score, anomaly]))
     return out
 
 
@@ -94,7 +95,7 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
     """Train ``model`` in place with ``cfg``; keep the weights of the best epoch by ``cfg.select_by``.
 
     Returns the history: one row per epoch with train_loss, val_l1 (validation normals),
-    val_roc_auc (normals vs ``val_anomalies``, when given), lr, seconds (since start) and
+    val_roc_auc (anomaly score, normals vs ``val_anomalies``, when given), lr, seconds (since start) and
     best. ``on_epoch`` sees each row and may return True to stop there.
     Raises :class:`TrainingError` on a non-finite loss, naming the epoch.
     """
@@ -145,7 +146,7 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
             if scheduler is not None:
                 scheduler.step()
             total += loss.item() * len(idx)
-        row = {"epoch": epoch, "train_loss": total / len(x_train), **validate(model, x_val, x_anom),
+        row = {"epoch": epoch, "train_loss": total / len(x_train), **validate(model, x_val, x_anom, cfg.score_sigma),
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
         criterion = row["val_l1"] if cfg.select_by == "val_l1" else -row["val_roc_auc"]  # lower is better
         row["best"] = criterion < best
@@ -162,6 +163,11 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
     model.load_state_dict(best_state)
     model.eval()
     return pd.DataFrame(rows)
+
+
+def kept_epoch(history: pd.DataFrame) -> pd.Series | None:
+    """The history row whose weights :func:`fit` kept (the last row marked best), or None."""
+    return history[history["best"]].iloc[-1] if "best" in history and history["best"].any() else None
 
 
 def save_checkpoint(path: str | Path, model: RecurrentAutoencoder, cfg: Config, history: pd.DataFrame,

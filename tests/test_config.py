@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ecgnb import config
 from ecgnb.config import Config, ConfigError
@@ -24,6 +27,14 @@ def test_defaults_are_valid():
 
 def test_the_config_defaults_are_the_default_report():
     assert config.load([PARAMS_DIR / "default.yaml"]) == Config()
+
+
+def test_the_readme_parameter_table_lists_every_key_with_its_default():
+    readme = (PARAMS_DIR.parent / "README.md").read_text()
+    section = readme.split("### Parameters", 1)[1].split("\n#", 1)[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+?) \|", section, flags=re.M))
+    assert list(rows) == [f.name for f in fields(Config)]
+    assert {k: yaml.safe_load(v) for k, v in rows.items()} == Config().to_dict()
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in PARAMS_DIR.glob("*.yaml")))
@@ -68,7 +79,8 @@ def test_wrong_types_are_errors(key, value):
 @pytest.mark.parametrize("key, value", [("epochs", 1001), ("epochs", -1), ("batch_size", 0), ("lr", 0.0),
                                         ("lr", 2.0), ("val_anomaly_fraction", 1.0), ("embedding_dim", 0),
                                         ("threshold_rule", "magic"), ("device", "tpu"), ("target_recall", 1.5),
-                                        ("seed", -1), ("threshold_percentile", 0.0)])
+                                        ("seed", -1), ("threshold_percentile", 0.0),
+                                        ("score_sigma", -1.0), ("score_sigma", 25.0)])
 def test_out_of_range_values_are_errors(key, value):
     with pytest.raises(ConfigError, match=f"parameter '{key}'"):
         config.load([], {key: value})

@@ -100,7 +100,7 @@ def test_reconstructions_grid(n, ncols, panels):
     fig = plots.reconstructions(x, x * 0.9, labels, np.arange(n, dtype=float), ncols=ncols)
     assert len(fig.axes) == panels and len(visible(fig)) == n
     assert all(len(ax.get_lines()) == 2 for ax in visible(fig))  # original + reconstruction
-    assert visible(fig)[-1].get_title() == f"PVC\nloss {n - 1:.1f}"
+    assert visible(fig)[-1].get_title() == f"PVC\nscore {n - 1:.1f}"
 
 
 def test_latent_map_one_group_per_class_present():

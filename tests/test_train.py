@@ -57,10 +57,10 @@ def test_select_by_roc_auc_keeps_the_epoch_that_separates_best(cfg):
     normals, anomalies = beats(16, 1), -beats(16, 2)  # upside-down beats as the "anomalies"
     model, history = train_small(cfg.replace(epochs=5, lr=0.05, select_by="val_roc_auc"), val_anomalies=anomalies)
     assert "val_roc_auc" in history and history.val_roc_auc.between(0, 1).all()
-    kept = history[history.best].iloc[-1]
+    kept = train.kept_epoch(history)
     assert kept.val_roc_auc == history.val_roc_auc.max()
-    assert train.validate(model, torch.as_tensor(normals).unsqueeze(-1),
-                          torch.as_tensor(anomalies).unsqueeze(-1))["val_roc_auc"] == pytest.approx(kept.val_roc_auc)
+    assert train.validate(model, torch.as_tensor(normals).unsqueeze(-1), torch.as_tensor(anomalies).unsqueeze(-1),
+                          cfg.score_sigma)["val_roc_auc"] == pytest.approx(kept.val_roc_auc)
 
 
 def test_select_by_roc_auc_without_anomalies_is_a_clear_error(cfg):
@@ -146,7 +146,22 @@ def test_scores_are_per_sequence_l1(cfg):
     assert s.reconstruction.shape == (10, SEQ)
     np.testing.assert_allclose(s.l1_sum, np.abs(s.reconstruction - x).sum(1), rtol=1e-5)
     np.testing.assert_allclose(s.l1_mean, s.l1_sum / SEQ, rtol=1e-5)
+    np.testing.assert_array_equal(s.anomaly_score, s.l1_sum)  # sigma 0: the tutorial's score
+    smooth = score.score(model, x, sigma=2.0).anomaly_score
+    np.testing.assert_allclose(smooth, score.smoothed_l1(s.reconstruction - x, 2.0), rtol=1e-5)
+    assert (smooth <= s.l1_sum * (1 + 1e-6)).all()  # averaging never adds error
     assert score.embed(model, x).shape == (10, 4)
+
+
+def test_smoothed_l1_drops_noise_and_keeps_shape_errors():
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((200, 140)).astype(np.float32)
+    bump = np.zeros((1, 140), np.float32)
+    bump[0, 60:80] = 1.0  # a wrong shape 20 samples long
+    np.testing.assert_allclose(score.smoothed_l1(noise, 0.0), np.abs(noise).sum(1), rtol=1e-6)
+    assert score.smoothed_l1(noise, 2.0).mean() < 0.4 * np.abs(noise).sum(1).mean()  # theory: 1/sqrt(4 sqrt(pi))
+    assert score.smoothed_l1(bump, 2.0)[0] == pytest.approx(20.0, rel=1e-3)  # an area is kept whole
+    assert score.smoothed_l1(np.full((1, 140), 0.5, np.float32), 2.0)[0] == pytest.approx(70.0)
 
 
 def test_build_model_is_seeded_and_follows_lstm_init(cfg):
