@@ -22,7 +22,6 @@ from matplotlib.ticker import MaxNLocator
 
 from ecgnb import runs
 from ecgnb.data import CLASS_NAMES
-from ecgnb.train import kept_epoch
 
 DPI = 100  # 8 x 3.5 in at 100 dpi: 800 x 350 px, PNGs of tens of KB
 WIDTH = 8.0  # inches
@@ -119,6 +118,8 @@ def class_means(values: np.ndarray, targets: np.ndarray) -> Figure:
 def history(table: pd.DataFrame, reference: float | None = TUTORIAL_BEST_VAL, log_y: bool = True) -> Figure:
     """Training and validation loss per epoch (tutorial's best validation L1 dashed) and, when the
     history has it, the validation ROC-AUC per epoch beside it; the kept epoch is marked in both."""
+    from ecgnb.train import kept_epoch  # here, not at the top: 01_explore need not load torch
+
     has_auc = "val_roc_auc" in table
     fig, axes = _figure(1, 2 if has_auc else 1)
     ax = axes[0]
