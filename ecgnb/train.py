@@ -104,11 +104,11 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
     model.to(device)
     if cfg.normalize:
         model.fit_scaling(train)
-    if cfg.select_by == "val_roc_auc" and (val_anomalies is None or not len(val_anomalies)):
+    x_anom = as_sequences(val_anomalies, model) if val_anomalies is not None and len(val_anomalies) else None
+    if cfg.select_by == "val_roc_auc" and x_anom is None:
         raise TrainingError("select_by val_roc_auc needs validation anomalies; pass val_anomalies "
                             "or set select_by: val_l1")
     x_train, x_val = as_sequences(train, model), as_sequences(val, model)
-    x_anom = as_sequences(val_anomalies, model) if val_anomalies is not None and len(val_anomalies) else None
     if not all(torch.isfinite(x).all() for x in (x_train, x_val, x_anom) if x is not None):
         raise TrainingError("training or validation data hold NaN or inf values; clean the data before training")
 
