@@ -235,16 +235,20 @@ def effective_status(info: Mapping[str, Any]) -> str:
 
 KEY_METRICS = ("roc_auc", "pr_auc", "balanced_accuracy", "f1", "recall", "specificity", "threshold")
 TUTORIAL_KEYS = ("normal_correct", "normal_total", "anomaly_correct", "anomaly_total")
+BASELINE_KEYS = ("roc_auc", "balanced_accuracy")  # of the k-NN baseline, as baseline_<key>
 
 
 def key_metrics(metrics: Mapping[str, Any]) -> dict[str, float | int]:
-    """The headline numbers of 04_evaluate's metrics.json, flat: ``held_out`` KEY_METRICS + ``tutorial_*`` counts.
+    """The headline numbers of 04_evaluate's metrics.json, flat: ``held_out`` KEY_METRICS,
+    ``tutorial_*`` counts and ``baseline_*`` (BASELINE_KEYS of the baseline's held-out metrics).
 
     Missing keys (an older or partial file) are left out, never guessed from elsewhere.
     """
     held_out, tutorial = metrics.get("held_out") or {}, metrics.get("tutorial") or {}
+    baseline = (metrics.get("baseline") or {}).get("held_out") or {}
     out: dict[str, float | int] = {k: float(held_out[k]) for k in KEY_METRICS if _is_number(held_out.get(k))}
     out.update({f"tutorial_{k}": int(tutorial[k]) for k in TUTORIAL_KEYS if _is_number(tutorial.get(k))})
+    out.update({f"baseline_{k}": float(baseline[k]) for k in BASELINE_KEYS if _is_number(baseline.get(k))})
     return out
 
 
@@ -292,7 +296,7 @@ def run_folders(reports_dir: str | Path) -> list[Path]:
 
 INDEX_PARAMS = ("embedding_dim", "epochs", "batch_size", "threshold_rule", "seed")
 INDEX_METRICS = ("roc_auc", "pr_auc", "balanced_accuracy", "f1", "recall", "specificity")
-SEED_STUDY_METRICS = ("roc_auc", "f1", "balanced_accuracy")  # plus the tutorial counts
+SEED_STUDY_METRICS = ("roc_auc", "f1", "balanced_accuracy", *(f"baseline_{k}" for k in BASELINE_KEYS))  # + tutorial
 MISSING = "–"
 
 
@@ -419,7 +423,7 @@ def mean_std(values: Sequence[float]) -> str:
 def compare_table(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[list[str]], list[str]]:
     """Headers (metric, then one column per run, plus ``mean ± std`` for a seed study), rows and notes.
 
-    Rows: the parameters that differ, then status, key metrics, tutorial counts and seconds.
+    Rows: the parameters that differ, then status, key metrics (the baseline's last), tutorial counts, seconds.
     Notes: one line naming the parameters all runs share.
     """
     summaries = [run_summary(d) for d in run_dirs]
@@ -433,7 +437,7 @@ def compare_table(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[list[
     blank = [""] if study else []
     rows: list[list[str]] = [[k, *(fmt_param(p.get(k)) for p in params), *blank] for k in differ]
     rows.append(["status", *(_status_cell(s) for s in summaries), *blank])
-    for key in KEY_METRICS:
+    for key in (*KEY_METRICS, *(f"baseline_{k}" for k in BASELINE_KEYS)):
         values = [s["metrics"].get(key) for s in summaries]
         if any(v is not None for v in values):
             summary = [mean_std(values) if key in SEED_STUDY_METRICS else ""] if study else []

@@ -21,6 +21,8 @@ METRICS_04 = {  # the layout 04_evaluate writes
                  "recall": 0.94, "specificity": 0.92, "accuracy": 0.94,
                  "per_class": {"PVC": {"detected": 70, "total": 77, "rate": 0.9, "ci95": [0.8, 0.95]}}},
     "tutorial": {"normal_correct": 142, "normal_total": 145, "anomaly_correct": 143, "anomaly_total": 145},
+    "baseline": {"method": "5-NN distance", "held_out": {"roc_auc": 0.96, "balanced_accuracy": 0.91, "f1": 0.9},
+                 "tutorial": {"normal_correct": 140}},
 }
 
 
@@ -143,6 +145,8 @@ def test_key_metrics_from_the_04_layout():
     assert got["roc_auc"] == 0.97 and got["threshold"] == 24.5 and got["specificity"] == 0.92
     assert (got["tutorial_normal_correct"], got["tutorial_anomaly_total"]) == (142, 145)
     assert "accuracy" not in got
+    assert (got["baseline_roc_auc"], got["baseline_balanced_accuracy"]) == (0.96, 0.91)
+    assert "baseline_f1" not in got and "baseline_tutorial_normal_correct" not in got
 
 
 def test_key_metrics_read_only_the_held_out_and_tutorial_tables():
@@ -210,7 +214,8 @@ def test_compare_of_a_seed_study_adds_mean_and_std(tmp_path):
     dirs = []
     for seed, auc, anomalies in [(1, 0.8, 140), (2, 0.9, 142), (3, 1.0, 144)]:
         metrics = {"held_out": {**METRICS_04["held_out"], "roc_auc": auc},
-                   "tutorial": {**METRICS_04["tutorial"], "anomaly_correct": anomalies}}
+                   "tutorial": {**METRICS_04["tutorial"], "anomaly_correct": anomalies},
+                   "baseline": {"held_out": {"roc_auc": auc - 0.1, "balanced_accuracy": 0.9}}}
         dirs.append(make_run(tmp_path, f"s-seed{seed}", "complete", Config(seed=seed), metrics))
     headers, rows, _ = runs.compare_table(dirs)
     assert headers[-1] == "mean ± std (n=3)"
@@ -220,6 +225,8 @@ def test_compare_of_a_seed_study_adds_mean_and_std(tmp_path):
     assert table["f1"][-1] == "0.950 ± 0.000"
     assert table["tutorial anomaly correct"][-1] == "142.000 ± 2.000"
     assert table["pr_auc"][-1] == ""  # mean ± std only for the headline metrics
+    assert table["baseline_roc_auc"] == ["0.700", "0.800", "0.900", "0.800 ± 0.100"]
+    assert table["baseline_balanced_accuracy"][-1] == "0.900 ± 0.000"
 
 
 def test_not_a_seed_study_when_more_than_the_seed_differs(tmp_path):
