@@ -236,6 +236,7 @@ def effective_status(info: Mapping[str, Any]) -> str:
 KEY_METRICS = ("roc_auc", "pr_auc", "balanced_accuracy", "f1", "recall", "specificity", "threshold")
 TUTORIAL_KEYS = ("normal_correct", "normal_total", "anomaly_correct", "anomaly_total")
 BASELINE_KEYS = ("roc_auc", "balanced_accuracy")  # of the k-NN baseline, as baseline_<key>
+BASELINE_METRICS = tuple(f"baseline_{k}" for k in BASELINE_KEYS)
 
 
 def key_metrics(metrics: Mapping[str, Any]) -> dict[str, float | int]:
@@ -248,7 +249,8 @@ def key_metrics(metrics: Mapping[str, Any]) -> dict[str, float | int]:
     baseline = (metrics.get("baseline") or {}).get("held_out") or {}
     out: dict[str, float | int] = {k: float(held_out[k]) for k in KEY_METRICS if _is_number(held_out.get(k))}
     out.update({f"tutorial_{k}": int(tutorial[k]) for k in TUTORIAL_KEYS if _is_number(tutorial.get(k))})
-    out.update({f"baseline_{k}": float(baseline[k]) for k in BASELINE_KEYS if _is_number(baseline.get(k))})
+    out.update({name: float(baseline[k]) for name, k in zip(BASELINE_METRICS, BASELINE_KEYS)
+                if _is_number(baseline.get(k))})
     return out
 
 
@@ -296,7 +298,7 @@ def run_folders(reports_dir: str | Path) -> list[Path]:
 
 INDEX_PARAMS = ("embedding_dim", "epochs", "batch_size", "threshold_rule", "seed")
 INDEX_METRICS = ("roc_auc", "pr_auc", "balanced_accuracy", "f1", "recall", "specificity")
-SEED_STUDY_METRICS = ("roc_auc", "f1", "balanced_accuracy", *(f"baseline_{k}" for k in BASELINE_KEYS))  # + tutorial
+SEED_STUDY_METRICS = ("roc_auc", "f1", "balanced_accuracy", *BASELINE_METRICS)  # plus the tutorial counts
 MISSING = "–"
 
 
@@ -437,7 +439,7 @@ def compare_table(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[list[
     blank = [""] if study else []
     rows: list[list[str]] = [[k, *(fmt_param(p.get(k)) for p in params), *blank] for k in differ]
     rows.append(["status", *(_status_cell(s) for s in summaries), *blank])
-    for key in (*KEY_METRICS, *(f"baseline_{k}" for k in BASELINE_KEYS)):
+    for key in (*KEY_METRICS, *BASELINE_METRICS):
         values = [s["metrics"].get(key) for s in summaries]
         if any(v is not None for v in values):
             summary = [mean_std(values) if key in SEED_STUDY_METRICS else ""] if study else []
