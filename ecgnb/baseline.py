@@ -51,13 +51,13 @@ def evaluate(cfg: Config, split: Split, k: int = K) -> dict[str, Any]:
     ``test_normal_flagged`` (one bool per test normal, in the split's order).
     """
     train = knn_distance(split.train, split.train, k, exclude_self=True)
-    val = knn_distance(split.train, np.r_[split.val, split.val_anomalies], k)
-    is_anomaly = np.r_[np.zeros(len(split.val), bool), np.ones(len(split.val_anomalies), bool)]
-    chosen = threshold.choose(rule_for(cfg), train, val, is_anomaly)
-    test_normal = knn_distance(split.train, split.test, k)
-    test_anomaly = knn_distance(split.train, split.test_anomalies, k)
+    val_normal, test_normal = np.split(knn_distance(split.train, np.r_[split.val, split.test], k), [len(split.val)])
+    anomaly = knn_distance(split.train, split.anomalies, k)  # in split order: masks and slices apply
+    val_anomaly = anomaly[split.val_anomaly_mask]
+    is_anomaly = np.r_[np.zeros(len(val_normal), bool), np.ones(len(val_anomaly), bool)]
+    chosen = threshold.choose(rule_for(cfg), train, np.r_[val_normal, val_anomaly], is_anomaly)
     return {"method": f"{k}-NN distance", "threshold": {"value": chosen.value, "rule": chosen.rule},
-            "held_out": metrics.evaluate(test_normal, test_anomaly, split.test_anomaly_targets, chosen.value),
-            "tutorial": metrics.tutorial_protocol(test_normal, knn_distance(split.train, split.tutorial_anomalies, k),
-                                                  chosen.value),
+            "held_out": metrics.evaluate(test_normal, anomaly[~split.val_anomaly_mask], split.test_anomaly_targets,
+                                         chosen.value),
+            "tutorial": metrics.tutorial_protocol(test_normal, anomaly[:len(split.test)], chosen.value),
             "test_normal_flagged": (test_normal > chosen.value).tolist()}
