@@ -7,7 +7,7 @@ PARAMS ?= params/default.yaml
 FORCE  ?=
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup report test lab notebooks clean
+.PHONY: setup report test test-notebooks test-machines lab notebooks clean
 
 $(BIN)/ecgnb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,16 @@ report: setup  ## render reports/$(NAME)/ from $(PARAMS) (FORCE=1 replaces an ex
 test: setup  ## unit tests, CLI smoke run, and nbval on the committed notebooks
 	$(BIN)/python -m pytest tests notebooks $(NBVAL)
 
+test-notebooks: setup  ## nbval only: re-execute the committed notebooks, facts exact, results vs the reference
+	$(BIN)/python -m pytest notebooks $(NBVAL)
+
+test-machines: setup  ## the notebook checks under simulated machines (about 20 minutes)
+	bash .ci/simulated-machines
+
 lab: setup  ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks
 
-notebooks: setup  ## re-execute the committed notebooks in place after an intended change
+notebooks: setup  ## re-execute the committed notebooks in place and record them as the reference run
 	$(BIN)/python -m ecgnb refresh-notebooks
 
 clean:  ## remove the virtual environment and every rendered run

@@ -338,7 +338,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    """Re-execute the committed notebooks in place with their own defaults (run folder reports/lab)."""
+    """Re-execute the committed notebooks in place with their own defaults (run folder reports/lab),
+    then record that run as the reference (notebooks/reference.json) and show it in 04_evaluate."""
+    from ecgnb import reference
+
     root = runs.repo_root()
     folder = root / "notebooks"
     lab = root / "reports" / "lab"
@@ -347,16 +350,26 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     saved_env = kernel_env(root)
     try:
         for i, nb in enumerate(runs.NOTEBOOKS, 1):
-            say(f"[{i}/{len(runs.NOTEBOOKS)}] {nb} … ", end="")
-            t0 = time.perf_counter()
-            path = folder / f"{nb}.ipynb"
-            execute(path, path, {}, folder)  # no parameters: papermill injects no cell
-            runs.clean_notebook(path, committed=True)
-            say(f"done in {time.perf_counter() - t0:.1f} s")
+            refresh_notebook(folder / f"{nb}.ipynb", f"[{i}/{len(runs.NOTEBOOKS)}]")
+        reference.write(lab, folder / reference.REFERENCE)
+        # 04_evaluate compared the run with the old reference: once more, against the new one (no training)
+        refresh_notebook(folder / f"{REFERENCE_NOTEBOOK}.ipynb", "[reference]")
     finally:
         restore_env(saved_env)
-    say("notebooks refreshed: review `git diff notebooks/`, then commit")
+    say(f"notebooks and {reference.REFERENCE} refreshed: review `git diff notebooks/`, then commit")
     return 0
+
+
+REFERENCE_NOTEBOOK = "04_evaluate"  # the notebook that compares a run with the reference
+
+
+def refresh_notebook(path: Path, step: str) -> None:
+    """Execute one committed notebook in place with its own defaults and clean it for git."""
+    say(f"{step} {path.stem} … ", end="")
+    t0 = time.perf_counter()
+    execute(path, path, {}, path.parent)  # no parameters: papermill injects no cell
+    runs.clean_notebook(path, committed=True)
+    say(f"done in {time.perf_counter() - t0:.1f} s")
 
 
 # ---------------------------------------------------------------- the parser
