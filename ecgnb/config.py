@@ -26,8 +26,9 @@ SELECT_BY = ("val_l1", "val_roc_auc")
 LSTM_INITS = ("pytorch", "chrono")
 DEVICES = ("auto", "cpu", "cuda")
 # The parameters that shape the trained model (shown by 02_train, compared across runs).
-TRAINING_KEYS = ("seed", "embedding_dim", "lstm_init", "epochs", "batch_size", "lr", "lr_schedule", "grad_clip",
-                 "bf16", "patience", "select_by", "score_sigma", "loss", "normalize", "checkpoint", "device")
+TRAINING_KEYS = ("seed", "train_seed", "embedding_dim", "lstm_init", "members", "epochs", "batch_size", "lr",
+                 "lr_schedule", "grad_clip", "bf16", "patience", "select_by", "score_sigma", "loss", "normalize",
+                 "checkpoint", "device")
 
 
 class ConfigError(EcgnbError):
@@ -39,7 +40,8 @@ class Config:
     """Every parameter of a run. The defaults are the default report (params/default.yaml)."""
 
     # run
-    seed: int = 42  # seeds the shuffle, the split, weight init and batch order
+    seed: int = 42  # seeds the shuffle and the split (and, unless train_seed is set, weights and batch order)
+    train_seed: int | None = None  # seeds the initial weights and the batch order apart from the split
     data_path: str | None = None  # zip or folder; None: $ECGNB_DATA, the cache, then download
     device: str = "auto"  # auto picks CUDA when present, else CPU
     # split
@@ -48,6 +50,7 @@ class Config:
     embedding_dim: int = 32  # size of the code each heartbeat is squeezed into (the tutorial: 128)
     lstm_init: str = "chrono"  # gate-bias start values: chrono (long memories) or pytorch (the tutorial)
     # training
+    members: int = 1  # autoencoders trained from other initial weights; a beat's score is their mean
     epochs: int = 40  # passes over the training normals (upper bound when patience > 0)
     batch_size: int = 16  # sequences per optimizer step (the tutorial uses 1)
     lr: float = 4e-3  # peak learning rate of Adam
@@ -70,6 +73,11 @@ class Config:
     def __post_init__(self) -> None:
         _check_types(self)
         _check_ranges(self)
+
+    @property
+    def weight_seed(self) -> int:
+        """The seed of the initial weights and the batch order: ``train_seed``, else ``seed``."""
+        return self.seed if self.train_seed is None else self.train_seed
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict in field order (YAML/JSON friendly)."""
@@ -111,10 +119,12 @@ def _check_ranges(cfg: Config) -> None:
             raise ConfigError(f"parameter '{name}' {what}, got {getattr(cfg, name)!r}")
 
     need(cfg.seed >= 0, "seed", "must be >= 0")
+    need(cfg.train_seed is None or cfg.train_seed >= 0, "train_seed", "must be >= 0 or null (null: the seed)")
     need(cfg.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}")
     need(0.0 <= cfg.val_anomaly_fraction < 1.0, "val_anomaly_fraction", "must be in [0, 1)")
     need(1 <= cfg.embedding_dim <= 1024, "embedding_dim", "must be in 1..1024")
     need(cfg.lstm_init in LSTM_INITS, "lstm_init", f"must be one of {', '.join(LSTM_INITS)}")
+    need(1 <= cfg.members <= 16, "members", "must be in 1..16")
     need(0 <= cfg.epochs <= 1000, "epochs", "must be in 0..1000 (0 only with a checkpoint)")
     need(cfg.epochs > 0 or cfg.checkpoint is not None, "epochs", "must be > 0 unless a checkpoint is given")
     need(1 <= cfg.batch_size <= 4096, "batch_size", "must be in 1..4096")

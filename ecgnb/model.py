@@ -1,13 +1,20 @@
-"""The tutorial's LSTM autoencoder, rewritten for mini-batches and any number of features.
+"""The tutorial's LSTM autoencoder, rewritten for mini-batches and any number of features, and an
+ensemble of them.
 
 Encoder: LSTM n_features→2E, LSTM 2E→E; its last hidden state is the code (B, E).
 Decoder: the code repeated seq_len times, LSTM E→E, LSTM E→2E, Linear 2E→n_features.
 For E=128 this is the tutorial's model, parameter for parameter. Optional input
 standardization lives in buffers (not parameters), so inputs and reconstructions are
 always in the data's own units and losses stay comparable with the tutorial's.
+
+An :class:`Ensemble` holds several such autoencoders trained from other initial weights. Two
+trainings of one recipe end in different minima, and an odd beat can score high in one and low
+in the other; the mean of their scores is steadier than either (``ecgnb.score``).
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -73,6 +80,26 @@ class RecurrentAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+
+class Ensemble(nn.Module):
+    """Autoencoders of one shape, trained apart; they score a beat together (the mean of their scores)."""
+
+    def __init__(self, members: Sequence[RecurrentAutoencoder]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        first = members[0]
+        self.seq_len, self.n_features, self.embedding_dim = first.seq_len, first.n_features, first.embedding_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The members' mean reconstruction (for figures; the anomaly score averages the members' scores)."""
+        return torch.stack([m(x) for m in self.members]).mean(dim=0)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The members' codes side by side, (B, E × members)."""
+        return torch.cat([m.encode(x) for m in self.members], dim=1)
 
 
 def count_parameters(model: nn.Module) -> int:

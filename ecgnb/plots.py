@@ -117,30 +117,37 @@ def class_means(values: np.ndarray, targets: np.ndarray) -> Figure:
 
 def history(table: pd.DataFrame, reference: float | None = TUTORIAL_BEST_VAL, log_y: bool = True) -> Figure:
     """Training and validation loss per epoch (tutorial's best validation L1 dashed) and, when the
-    history has it, the validation ROC-AUC per epoch beside it; the kept epoch is marked in both."""
-    from ecgnb.train import kept_epoch  # here, not at the top: 01_explore need not load torch
+    history has it, the validation ROC-AUC per epoch beside it; one shade per ensemble member, each
+    member's kept epoch marked with a dot."""
+    from ecgnb.train import kept_epochs  # here, not at the top: 01_explore need not load torch
 
     has_auc = "val_roc_auc" in table
     fig, axes = _figure(1, 2 if has_auc else 1)
-    ax = axes[0]
-    ax.plot(table["epoch"], table["train_loss"], marker=".", label="train loss")
-    ax.plot(table["epoch"], table["val_l1"], marker=".", label="validation L1")
+    members = sorted(table["member"].unique())
+    kept = kept_epochs(table)
+    for m in members:
+        rows, name = table[table["member"] == m], f"member {m} " if len(members) > 1 else ""
+        shade = 1.0 - 0.45 * m / max(1, len(members) - 1)  # member 0 full colour, later ones lighter
+        curves = [(axes[0], "train_loss", "tab:blue", f"{name}train loss"),
+                  (axes[0], "val_l1", "tab:orange", f"{name}validation L1")]
+        if has_auc:  # 1 - AUC, log axis: pairs ranked the wrong way; the decisive steps 0.99 -> 0.999 stay visible
+            curves.append((axes[1], "val_roc_auc", "tab:green", f"{name}validation 1 − ROC-AUC"))
+        for ax, column, color, label in curves:
+            y = 1 - rows[column] if column == "val_roc_auc" else rows[column]
+            ax.plot(rows["epoch"], y, marker=".", markersize=3, color=mpl.colors.to_rgba(color, shade), label=label)
+            if m in kept.index and column != "train_loss":
+                k = kept.loc[m]
+                ax.plot(k["epoch"], 1 - k[column] if column == "val_roc_auc" else k[column], "o",
+                        color=THRESHOLD_COLOR, markersize=5, label=None if m else "kept weights")
     if reference is not None:
-        ax.axhline(reference, color="grey", linestyle="--", linewidth=1, label=f"tutorial best val ({reference})")
+        axes[0].axhline(reference, color="grey", linestyle="--", linewidth=1, label=f"tutorial best val ({reference})")
     if log_y:
-        ax.set_yscale("log")
-    ax.set(xlabel="epoch", ylabel="L1 per heartbeat", title="Loss per epoch")
+        axes[0].set_yscale("log")
+    axes[0].set(xlabel="epoch", ylabel="L1 per heartbeat", title="Loss per epoch")
     if has_auc:
-        # 1 - AUC on a log axis: the share of (normal, abnormal) pairs ranked the wrong way, so the
-        # last, decisive steps from 0.99 to 0.999 stay visible (lower is better, like the loss)
-        axes[1].plot(table["epoch"], 1 - table["val_roc_auc"], marker=".", color="tab:green",
-                     label="validation 1 − ROC-AUC")
         axes[1].set_yscale("log")
         axes[1].set(xlabel="epoch", ylabel="1 − ROC-AUC", title="Pairs ranked wrong, validation set")
-    kept = kept_epoch(table)
     for ax in axes:
-        if kept is not None:
-            _vline(ax, kept["epoch"], f"kept: epoch {int(kept['epoch'])}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     return fig

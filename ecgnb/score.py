@@ -9,7 +9,7 @@ counts in full, sample-to-sample noise mostly cancels. ``sigma=0`` is the tutori
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ import torch
 from scipy.ndimage import gaussian_filter1d
 
 from ecgnb.data import CLASS_NAMES, Split
-from ecgnb.model import RecurrentAutoencoder, as_sequences
+from ecgnb.model import Ensemble, RecurrentAutoencoder, as_sequences
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,23 @@ class Scores:
 
 
 @torch.inference_mode()
-def score(model: RecurrentAutoencoder, x: np.ndarray | torch.Tensor, sigma: float = 0.0,
+def score(model: RecurrentAutoencoder | Ensemble, x: np.ndarray | torch.Tensor, sigma: float = 0.0,
           batch_size: int = 1024) -> Scores:
     """Reconstruct ``x`` (N, T) or (N, T, F), array or tensor, with ``model`` in fp32 and score every sequence.
 
     ``sigma``: width in samples of the Gaussian low-pass applied along time to the residual
-    before the anomaly score sums it (0: no filter, the score is the L1 sum).
+    before the anomaly score sums it (0: no filter, the score is the L1 sum). An ensemble's
+    scores are the mean of its members' scores, its reconstruction their mean reconstruction.
     """
     model.eval()
     seqs = as_sequences(x, model)
+    members = model.members if isinstance(model, Ensemble) else [model]
+    parts = [_score_one(member, seqs, sigma, batch_size) for member in members]
+    return Scores(*(np.mean([getattr(p, f.name) for p in parts], axis=0, dtype=np.float64).astype(np.float32)
+                    for f in fields(Scores)))
+
+
+def _score_one(model: RecurrentAutoencoder, seqs: torch.Tensor, sigma: float, batch_size: int) -> Scores:
     recon = torch.cat([model(xb) for xb in seqs.split(batch_size)]) if len(seqs) else seqs.clone()
     residual = (recon - seqs).cpu().numpy()  # (N, T, F)
     err = np.abs(residual).reshape(len(residual), -1)  # (N, T*F)
@@ -54,13 +62,13 @@ def smoothed_l1(residual: np.ndarray, sigma: float) -> np.ndarray:
 
 
 @torch.inference_mode()
-def embed(model: RecurrentAutoencoder, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """The code (N, E) the encoder gives each sequence (for the latent-space map)."""
+def embed(model: RecurrentAutoencoder | Ensemble, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """The code (N, E) the encoder gives each sequence (an ensemble's: its members' side by side)."""
     model.eval()
     return torch.cat([model.encode(xb) for xb in as_sequences(x, model).split(batch_size)]).cpu().numpy()
 
 
-def loss_table(model: RecurrentAutoencoder, split: Split, sigma: float = 0.0) -> pd.DataFrame:
+def loss_table(model: RecurrentAutoencoder | Ensemble, split: Split, sigma: float = 0.0) -> pd.DataFrame:
     """One row per heartbeat of every set: set, target, label, l1_sum, l1_mean, anomaly_score, tutorial.
 
     Sets: train, val, test (normals), val_anomaly, test_anomaly. ``tutorial`` marks the

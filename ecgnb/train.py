@@ -11,7 +11,9 @@ from __future__ import annotations
 import copy
 import os
 import random
+import threading
 import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +26,7 @@ from tqdm import tqdm
 from ecgnb import __version__, score
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
-from ecgnb.model import RecurrentAutoencoder, as_sequences
+from ecgnb.model import Ensemble, RecurrentAutoencoder, as_sequences
 
 # A reused checkpoint must match the run on these: the seed decides which normals it trained
 # on (another seed's training set overlaps this run's test set), embedding_dim its shape.
@@ -43,13 +45,24 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def build_model(cfg: Config, seq_len: int = 140, n_features: int = 1) -> RecurrentAutoencoder:
-    """A freshly initialised model; the seed fixes its starting weights."""
-    seed_everything(cfg.seed)
-    model = RecurrentAutoencoder(seq_len=seq_len, n_features=n_features, embedding_dim=cfg.embedding_dim)
-    if cfg.lstm_init == "chrono":
-        model.chrono_init_()
-    return model
+MEMBER_SEED_STEP = 1000  # member k of an ensemble starts from weight_seed + 1000 k
+
+
+def member_seed(cfg: Config, k: int) -> int:
+    """The seed of member ``k``'s initial weights and batch order (member 0: ``cfg.weight_seed``)."""
+    return cfg.weight_seed + MEMBER_SEED_STEP * k
+
+
+def build_model(cfg: Config, seq_len: int = 140, n_features: int = 1) -> Ensemble:
+    """``cfg.members`` freshly initialised autoencoders; their seeds fix their starting weights."""
+    members = []
+    for k in range(cfg.members):
+        seed_everything(member_seed(cfg, k))
+        member = RecurrentAutoencoder(seq_len=seq_len, n_features=n_features, embedding_dim=cfg.embedding_dim)
+        if cfg.lstm_init == "chrono":
+            member.chrono_init_()
+        members.append(member)
+    return Ensemble(members)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -89,29 +102,79 @@ def _check_bf16(model: RecurrentAutoencoder, x: torch.Tensor, autocast: torch.au
                             "(a CPU needs AVX-512 BF16 or AMX); set bf16: false") from None
 
 
-def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Config, *,
+def fit(model: Ensemble | RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Config, *,
         val_anomalies: np.ndarray | None = None, progress: bool = True,
         on_epoch: Callable[[dict[str, Any]], bool | None] | None = None) -> pd.DataFrame:
-    """Train ``model`` in place with ``cfg``; keep the weights of the best epoch by ``cfg.select_by``.
+    """Train ``model`` in place with ``cfg``: each member of an ensemble apart (side by side where the
+    machine has the cores), each keeping the weights of its best epoch by ``cfg.select_by``.
 
-    Returns the history: one row per epoch with train_loss, val_l1 (validation normals),
-    val_roc_auc (anomaly score, normals vs ``val_anomalies``, when given), lr, seconds (since start) and
-    best. ``on_epoch`` sees each row and may return True to stop there.
-    Raises :class:`TrainingError` on a non-finite loss, naming the epoch.
+    Returns the history: one row per member and epoch with member, epoch, train_loss, val_l1
+    (validation normals), val_roc_auc (anomaly score, normals vs ``val_anomalies``, when given), lr,
+    seconds (since the member started) and best. ``on_epoch`` sees each row and may return True to
+    stop that member there. Raises :class:`TrainingError` on a non-finite loss, naming member and epoch.
     """
-    seed_everything(cfg.seed)
+    members = list(model.members) if isinstance(model, Ensemble) else [model]
     device = resolve_device(cfg.device)
-    model.to(device)
-    if cfg.normalize:
-        model.fit_scaling(train)
-    x_anom = as_sequences(val_anomalies, model) if val_anomalies is not None and len(val_anomalies) else None
+    for member in members:
+        member.to(device)
+        if cfg.normalize:
+            member.fit_scaling(train)
+    first = members[0]
+    x_anom = as_sequences(val_anomalies, first) if val_anomalies is not None and len(val_anomalies) else None
     if cfg.select_by == "val_roc_auc" and x_anom is None:
         raise TrainingError("select_by val_roc_auc needs validation anomalies; pass val_anomalies "
                             "or set select_by: val_l1")
-    x_train, x_val = as_sequences(train, model), as_sequences(val, model)
+    x_train, x_val = as_sequences(train, first), as_sequences(val, first)
     if not all(torch.isfinite(x).all() for x in (x_train, x_val, x_anom) if x is not None):
         raise TrainingError("training or validation data hold NaN or inf values; clean the data before training")
 
+    # A redraw at most every 30 s: a few lines in a saved notebook, not one per epoch.
+    bar = tqdm(total=len(members) * cfg.epochs, desc="training", unit="epoch", disable=not progress, mininterval=30)
+    lock, stop = threading.Lock(), threading.Event()
+
+    def report(row: dict[str, Any]) -> bool:
+        with lock:
+            bar.update()
+            bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "val_l1", "val_roc_auc") if k in row}
+                            | ({"member": row["member"]} if len(members) > 1 else {}), refresh=False)
+            return bool(on_epoch(row)) if on_epoch is not None else False
+
+    def one(k: int) -> list[dict[str, Any]]:
+        name = f"member {k}, " if len(members) > 1 else ""
+        return _fit_member(members[k], k, name, member_seed(cfg, k), x_train, x_val, x_anom, cfg, device, report,
+                           stop)
+
+    workers = 1 if device.type == "cuda" else min(len(members), torch.get_num_threads())
+    threads = torch.get_num_threads()
+    try:
+        if workers == 1:
+            histories = [one(k) for k in range(len(members))]
+        else:  # torch ops release the GIL: members train side by side, each on its share of the cores
+            torch.set_num_threads(max(1, threads // workers))
+            with ThreadPoolExecutor(workers, thread_name_prefix="member") as pool:
+                futures = [pool.submit(one, k) for k in range(len(members))]
+                try:
+                    wait(futures, return_when=FIRST_EXCEPTION)
+                finally:
+                    stop.set()  # a failed member, or Ctrl-C here, stops the others at their next batch
+            failures = [f.exception() for f in futures if not isinstance(f.exception(), (_Stopped, type(None)))]
+            if failures:
+                raise failures[0]
+            histories = [f.result() for f in futures]
+    finally:
+        torch.set_num_threads(threads)
+        bar.close()
+    return pd.DataFrame([row for rows in histories for row in rows])
+
+
+class _Stopped(Exception):
+    """Another member failed or training was interrupted."""
+
+
+def _fit_member(model: RecurrentAutoencoder, k: int, name: str, seed: int, x_train: torch.Tensor, x_val: torch.Tensor,
+                x_anom: torch.Tensor | None, cfg: Config, device: torch.device,
+                report: Callable[[dict[str, Any]], bool], stop: threading.Event) -> list[dict[str, Any]]:
+    """Train member ``k`` (``name`` starts its error messages) with batch order ``seed``; keep its best weights."""
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
@@ -119,24 +182,24 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
     if cfg.bf16:
         _check_bf16(model, x_train[:1], autocast)
-    shuffler = torch.Generator().manual_seed(cfg.seed)
+    shuffler = torch.Generator().manual_seed(seed)
 
     rows: list[dict[str, Any]] = []
     best, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
     start = time.perf_counter()
-    # A redraw at most every 30 s: a few lines in a saved notebook, not one per epoch.
-    bar = tqdm(range(1, cfg.epochs + 1), desc="training", unit="epoch", disable=not progress, mininterval=30)
-    for epoch in bar:
+    for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(len(x_train), generator=shuffler).to(device)
         total = 0.0
         for batch, idx in enumerate(order.split(cfg.batch_size), start=1):
+            if stop.is_set():
+                raise _Stopped
             xb = x_train[idx]
             with autocast:
                 pred = model(xb)
             loss = sequence_loss(pred, xb, cfg.loss)
             if not torch.isfinite(loss):
-                raise TrainingError(f"epoch {epoch}, batch {batch}: training loss is {loss.item()} "
+                raise TrainingError(f"{name}epoch {epoch}, batch {batch}: training loss is {loss.item()} "
                                     "(NaN/inf in the data or a diverging run); check the inputs or lower lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -146,7 +209,8 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
             if scheduler is not None:
                 scheduler.step()
             total += loss.item() * len(idx)
-        row = {"epoch": epoch, "train_loss": total / len(x_train), **validate(model, x_val, x_anom, cfg.score_sigma),
+        row = {"member": k, "epoch": epoch, "train_loss": total / len(x_train),
+               **validate(model, x_val, x_anom, cfg.score_sigma),
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
         criterion = row["val_l1"] if cfg.select_by == "val_l1" else -row["val_roc_auc"]  # lower is better
         row["best"] = criterion < best
@@ -155,29 +219,27 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
         else:
             stale += 1
         rows.append(row)
-        bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "val_l1", "val_roc_auc") if k in row}
-                        | {"best": f"{abs(best):.4g}"}, refresh=False)
-        if (on_epoch is not None and on_epoch(row)) or (cfg.patience and stale >= cfg.patience):
+        if report(row) or (cfg.patience and stale >= cfg.patience):
             break
-    bar.close()
     model.load_state_dict(best_state)
     model.eval()
-    return pd.DataFrame(rows)
+    return rows
 
 
-def kept_epoch(history: pd.DataFrame) -> pd.Series | None:
-    """The history row whose weights :func:`fit` kept (the last row marked best), or None."""
-    return history[history["best"]].iloc[-1] if "best" in history and history["best"].any() else None
+def kept_epochs(history: pd.DataFrame) -> pd.DataFrame:
+    """One row per member: the history row whose weights :func:`fit` kept (the member's last row marked best)."""
+    return history[history["best"]].groupby("member", sort=True).tail(1).set_index("member")
 
 
-def save_checkpoint(path: str | Path, model: RecurrentAutoencoder, cfg: Config, history: pd.DataFrame,
+def save_checkpoint(path: str | Path, model: Ensemble | RecurrentAutoencoder, cfg: Config, history: pd.DataFrame,
                     fingerprint: str) -> None:
     """Write state_dict + config + history + data fingerprint atomically (temp file, then rename)."""
     path = Path(path)
+    ensemble = model if isinstance(model, Ensemble) else Ensemble([model])
     payload = {
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "model_args": {"seq_len": model.seq_len, "n_features": model.n_features,
-                       "embedding_dim": model.embedding_dim},
+        "state_dict": {k: v.detach().cpu() for k, v in ensemble.state_dict().items()},
+        "model_args": {"seq_len": ensemble.seq_len, "n_features": ensemble.n_features,
+                       "embedding_dim": ensemble.embedding_dim, "members": len(ensemble.members)},
         "config": cfg.to_dict(),
         "history": {c: history[c].tolist() for c in history.columns},
         "fingerprint": fingerprint,
@@ -192,7 +254,7 @@ def save_checkpoint(path: str | Path, model: RecurrentAutoencoder, cfg: Config, 
 
 
 def load_checkpoint(path: str | Path, cfg: Config | None = None, fingerprint: str | None = None,
-                    ) -> tuple[RecurrentAutoencoder, dict[str, Any]]:
+                    ) -> tuple[Ensemble, dict[str, Any]]:
     """Rebuild the model from a checkpoint (``weights_only=True``); check config and data.
 
     With ``cfg``, every key in MUST_MATCH must match; with ``fingerprint``, the data must
@@ -203,7 +265,9 @@ def load_checkpoint(path: str | Path, cfg: Config | None = None, fingerprint: st
         raise TrainingError(f"{path}: checkpoint not found; train first (run 02_train) or fix the path")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        model = RecurrentAutoencoder(**ckpt["model_args"])
+        args = dict(ckpt["model_args"])
+        n_members = args.pop("members")
+        model = Ensemble([RecurrentAutoencoder(**args) for _ in range(n_members)])
         model.load_state_dict(ckpt["state_dict"])
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
         raise TrainingError(f"{path}: not a readable ecgnb checkpoint ({type(err).__name__}); "

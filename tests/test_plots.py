@@ -56,18 +56,24 @@ def test_class_means_one_panel_per_class():
 
 @pytest.mark.parametrize("reference, lines", [(9.72, 3), (None, 2)])
 def test_history_train_val_and_reference(reference, lines):
-    table = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [50.0, 30.0, 20.0], "val_l1": [45.0, 28.0, 21.0]})
+    table = pd.DataFrame({"member": 0, "epoch": [1, 2, 3], "train_loss": [50.0, 30.0, 20.0],
+                          "val_l1": [45.0, 28.0, 21.0], "best": [True, True, True]})
     fig = plots.history(table, reference=reference)
-    assert len(fig.axes) == 1 and len(fig.axes[0].get_lines()) == lines
+    assert len(fig.axes) == 1 and len(fig.axes[0].get_lines()) == lines + 1  # + the kept epoch's dot
 
 
-def test_history_with_roc_auc_has_a_second_panel_and_marks_the_kept_epoch():
-    table = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [50.0, 30.0, 20.0], "val_l1": [45.0, 28.0, 21.0],
-                          "val_roc_auc": [0.9, 0.99, 0.98], "best": [True, True, False]})
+def test_history_of_an_ensemble_draws_each_member_and_marks_its_kept_epoch():
+    table = pd.DataFrame({"member": [0, 0, 0, 1, 1, 1], "epoch": [1, 2, 3] * 2,
+                          "train_loss": [50.0, 30.0, 20.0, 52.0, 31.0, 22.0], "val_l1": [45.0, 28.0, 21.0, 47.0, 29.0, 20.0],
+                          "val_roc_auc": [0.9, 0.99, 0.98, 0.8, 0.97, 0.985], "best": [True, True, False, True, True, True]})
     fig = plots.history(table)
     loss_ax, auc_ax = fig.axes
-    assert len(loss_ax.get_lines()) == 3 + 1 and len(auc_ax.get_lines()) == 1 + 1
-    assert "kept: epoch 2" in [t.get_text() for t in auc_ax.get_legend().get_texts()]
+    assert len(loss_ax.get_lines()) == 2 * (2 + 1) + 1  # per member: train, val, kept dot; + the tutorial's best
+    assert len(auc_ax.get_lines()) == 2 * (1 + 1)
+    dots = [line.get_xydata().tolist() for line in auc_ax.get_lines() if line.get_marker() == "o"]
+    assert dots == [[[2.0, pytest.approx(0.01)]], [[3.0, pytest.approx(0.015)]]]  # 1 - ROC-AUC at each kept epoch
+    labels = [t.get_text() for t in auc_ax.get_legend().get_texts()]
+    assert labels.count("kept weights") == 1 and "member 1 validation 1 − ROC-AUC" in labels
 
 
 def test_loss_distributions_one_kde_per_set_plus_threshold():

@@ -6,7 +6,7 @@ import torch
 
 from ecgnb import config, score, train
 from ecgnb.model import InputShapeError, RecurrentAutoencoder
-from ecgnb.train import TrainingError, fit, load_checkpoint, save_checkpoint
+from ecgnb.train import TrainingError, build_model, fit, load_checkpoint, save_checkpoint
 
 SEQ = 24
 
@@ -24,15 +24,15 @@ def cfg():
 
 
 def train_small(cfg, **kw):
-    model = RecurrentAutoencoder(seq_len=SEQ, embedding_dim=cfg.embedding_dim)
+    model = build_model(cfg, seq_len=SEQ)
     history = fit(model, beats(64, 0), beats(16, 1), cfg, progress=False, **kw)
     return model, history
 
 
 def test_history_has_one_row_per_epoch_and_learning_happens(cfg):
     _, history = train_small(cfg.replace(epochs=6))
-    assert list(history.columns) == ["epoch", "train_loss", "val_l1", "lr", "seconds", "best"]
-    assert history.epoch.tolist() == [1, 2, 3, 4, 5, 6]
+    assert list(history.columns) == ["member", "epoch", "train_loss", "val_l1", "lr", "seconds", "best"]
+    assert history.epoch.tolist() == [1, 2, 3, 4, 5, 6] and set(history.member) == {0}
     assert history.val_l1.min() < history.val_l1.iloc[0]
 
 
@@ -43,7 +43,7 @@ def test_same_params_give_the_same_weights(cfg):
         assert torch.equal(wa, wb), name
     assert ha.val_l1.tolist() == hb.val_l1.tolist()
     c, _ = train_small(cfg.replace(seed=7))
-    assert not torch.equal(a.out.weight, c.out.weight)
+    assert not torch.equal(a.members[0].out.weight, c.members[0].out.weight)
 
 
 def test_keeps_the_best_validation_weights(cfg):
@@ -57,7 +57,7 @@ def test_select_by_roc_auc_keeps_the_epoch_that_separates_best(cfg):
     normals, anomalies = beats(16, 1), -beats(16, 2)  # upside-down beats as the "anomalies"
     model, history = train_small(cfg.replace(epochs=5, lr=0.05, select_by="val_roc_auc"), val_anomalies=anomalies)
     assert "val_roc_auc" in history and history.val_roc_auc.between(0, 1).all()
-    kept = train.kept_epoch(history)
+    kept = train.kept_epochs(history).loc[0]
     assert kept.val_roc_auc == history.val_roc_auc.max()
     assert train.validate(model, torch.as_tensor(normals).unsqueeze(-1), torch.as_tensor(anomalies).unsqueeze(-1),
                           cfg.score_sigma)["val_roc_auc"] == pytest.approx(kept.val_roc_auc)
@@ -165,11 +165,74 @@ def test_smoothed_l1_drops_noise_and_keeps_shape_errors():
 
 
 def test_build_model_is_seeded_and_follows_lstm_init(cfg):
-    from ecgnb.train import build_model
-
-    a, b = build_model(cfg, seq_len=SEQ), build_model(cfg, seq_len=SEQ)
+    a, b = build_model(cfg, seq_len=SEQ).members[0], build_model(cfg, seq_len=SEQ).members[0]
     assert torch.equal(a.enc1.weight_hh_l0, b.enc1.weight_hh_l0)
     h = a.enc1.hidden_size
     assert a.enc1.bias_ih_l0[h:2 * h].min() >= 0 and torch.count_nonzero(a.enc1.bias_hh_l0) == 0  # chrono
-    plain = build_model(cfg.replace(lstm_init="pytorch"), seq_len=SEQ)
+    plain = build_model(cfg.replace(lstm_init="pytorch"), seq_len=SEQ).members[0]
     assert torch.count_nonzero(plain.enc1.bias_hh_l0) > 0
+    other = build_model(cfg.replace(train_seed=7), seq_len=SEQ).members[0]
+    assert not torch.equal(a.enc1.weight_hh_l0, other.enc1.weight_hh_l0)  # train_seed, not seed, sets the weights
+    same = build_model(cfg.replace(seed=7, train_seed=cfg.seed), seq_len=SEQ).members[0]
+    assert torch.equal(a.enc1.weight_hh_l0, same.enc1.weight_hh_l0)
+
+
+# ---------------------------------------------------------------- ensembles
+
+
+def train_ensemble(cfg, members=2, **kw):
+    model = build_model(cfg.replace(members=members), seq_len=SEQ)
+    return model, fit(model, beats(64, 0), beats(16, 1), cfg.replace(members=members), progress=False, **kw)
+
+
+def test_members_start_apart_train_apart_and_repeat_exactly(cfg):
+    model, history = train_ensemble(cfg)
+    assert len(model.members) == 2 and history.groupby("member").epoch.apply(list).tolist() == [[1, 2, 3]] * 2
+    a, b = model.members
+    assert not torch.equal(a.out.weight, b.out.weight)
+    again, history_again = train_ensemble(cfg)
+    for (name, w), w_again in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(w, w_again), name
+    assert history.drop(columns="seconds").equals(history_again.drop(columns="seconds"))
+
+
+def test_a_member_trained_beside_another_is_the_member_trained_alone(cfg):
+    """Side by side (threads) changes the wall time only: member 1 equals a lone model from its seed."""
+    model, _ = train_ensemble(cfg)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads // 2))  # the share of the cores each member had
+    try:
+        alone = build_model(cfg.replace(train_seed=train.member_seed(cfg, 1)), seq_len=SEQ)
+        fit(alone, beats(64, 0), beats(16, 1), cfg.replace(train_seed=train.member_seed(cfg, 1)), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    for (name, w), w_alone in zip(model.members[1].state_dict().items(), alone.members[0].state_dict().values()):
+        assert torch.equal(w, w_alone), name
+
+
+def test_an_ensemble_scores_a_beat_by_the_mean_of_its_members_scores(cfg):
+    model, _ = train_ensemble(cfg)
+    x = beats(10, 4)
+    ensemble, parts = score.score(model, x, 2.0), [score.score(m, x, 2.0) for m in model.members]
+    np.testing.assert_allclose(ensemble.anomaly_score, (parts[0].anomaly_score + parts[1].anomaly_score) / 2,
+                               rtol=1e-6)
+    np.testing.assert_allclose(ensemble.reconstruction, (parts[0].reconstruction + parts[1].reconstruction) / 2,
+                               rtol=1e-5, atol=1e-6)
+    assert score.embed(model, x).shape == (10, 2 * cfg.embedding_dim)  # the members' codes side by side
+
+
+def test_a_failing_member_stops_the_ensemble_naming_the_member(cfg):
+    ensemble = cfg.replace(members=2)
+    model = build_model(ensemble, seq_len=SEQ)
+    model.members[1].forward = lambda x: x * float("nan")  # member 1 diverges at once
+    with pytest.raises(TrainingError, match=r"^member 1, epoch 1, batch 1: training loss is nan"):
+        fit(model, beats(64, 0), beats(16, 1), ensemble, progress=False)
+
+
+def test_an_ensemble_checkpoint_round_trips(cfg, tmp_path):
+    model, history = train_ensemble(cfg)
+    save_checkpoint(tmp_path / "model.pt", model, cfg.replace(members=2), history, fingerprint="abc")
+    loaded, ckpt = load_checkpoint(tmp_path / "model.pt", cfg.replace(members=2), fingerprint="abc")
+    assert len(loaded.members) == 2 and ckpt["model_args"]["members"] == 2
+    x = beats(4, 3)
+    np.testing.assert_array_equal(score.score(loaded, x, 2.0).anomaly_score, score.score(model, x, 2.0).anomaly_score)
