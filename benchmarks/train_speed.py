@@ -54,9 +54,9 @@ def ecgnb_time_to_quality(split: data.Split, cfg: config.Config, minutes: float)
     model = train.build_model(cfg)
     history = train.fit(model, split.train, split.val, cfg, val_anomalies=split.val_anomalies, progress=False,
                         on_epoch=watch)
-    epochs = len(history)
+    epochs = int(history.epoch.max())
     return {"model": model, "reached": reached, "epochs": epochs, "best_val_l1": float(history.val_l1.min()),
-            "seq_per_s": epochs * len(split.train) / history.seconds.iloc[-1]}
+            "seq_per_s": len(history) * len(split.train) / history.seconds.max()}  # every member's sequences
 
 
 def main() -> None:

@@ -105,8 +105,8 @@ def _check_bf16(model: RecurrentAutoencoder, x: torch.Tensor, autocast: torch.au
 def fit(model: Ensemble | RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Config, *,
         val_anomalies: np.ndarray | None = None, progress: bool = True,
         on_epoch: Callable[[dict[str, Any]], bool | None] | None = None) -> pd.DataFrame:
-    """Train ``model`` in place with ``cfg``: each member of an ensemble apart (side by side where the
-    machine has the cores), each keeping the weights of its best epoch by ``cfg.select_by``.
+    """Train ``model`` in place with ``cfg``: the members of an ensemble all at once, each on its share of
+    the cores (one thread at least), each keeping the weights of its best epoch by ``cfg.select_by``.
 
     Returns the history: one row per member and epoch with member, epoch, train_loss, val_l1
     (validation normals), val_roc_auc (anomaly score, normals vs ``val_anomalies``, when given), lr,
@@ -144,14 +144,13 @@ def fit(model: Ensemble | RecurrentAutoencoder, train: np.ndarray, val: np.ndarr
         return _fit_member(members[k], k, name, member_seed(cfg, k), x_train, x_val, x_anom, cfg, device, report,
                            stop)
 
-    workers = 1 if device.type == "cuda" else min(len(members), torch.get_num_threads())
     threads = torch.get_num_threads()
     try:
-        if workers == 1:
+        if len(members) == 1 or device.type == "cuda":
             histories = [one(k) for k in range(len(members))]
-        else:  # torch ops release the GIL: members train side by side, each on its share of the cores
-            torch.set_num_threads(max(1, threads // workers))
-            with ThreadPoolExecutor(workers, thread_name_prefix="member") as pool:
+        else:  # torch ops release the GIL: all members train at once, each on its share of the cores
+            torch.set_num_threads(max(1, threads // len(members)))
+            with ThreadPoolExecutor(len(members), thread_name_prefix="member") as pool:
                 futures = [pool.submit(one, k) for k in range(len(members))]
                 try:
                     wait(futures, return_when=FIRST_EXCEPTION)

@@ -148,3 +148,16 @@ def test_code_cells_are_short(notebook):
     for i, cell in enumerate(code_cells(nb)):
         n = len(cell.source.splitlines())
         assert n <= MAX_CELL_LINES, f"{path.name} code cell {i}: {n} lines (at most {MAX_CELL_LINES})"
+
+
+KNOWN_TAGS = {"parameters", "nbval-ignore-output"}
+
+
+def test_outputs_nbval_skips_are_tagged_not_marked_in_the_code(notebook):
+    """Results cells carry the tag nbval-ignore-output (04_evaluate step 8 checks their values against
+    the reference run); learners see no test markers in the code."""
+    path, nb = notebook
+    for i, cell in enumerate(nb.cells):
+        assert "NBVAL_" not in cell.source, f"{path.name} cell {i}: use the tag nbval-ignore-output, not a comment"
+        unknown = set(cell.metadata.get("tags", [])) - KNOWN_TAGS
+        assert not unknown, f"{path.name} cell {i}: unknown tags {sorted(unknown)}"
