@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -231,8 +231,8 @@ def kept_epochs(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def save_checkpoint(path: str | Path, model: Ensemble | RecurrentAutoencoder, cfg: Config, history: pd.DataFrame,
-                    fingerprint: str) -> None:
-    """Write state_dict + config + history + data fingerprint atomically (temp file, then rename)."""
+                    fingerprint: str, extra: Mapping[str, Any] | None = None) -> None:
+    """Write state_dict + config + history + data fingerprint (+ ``extra``) atomically (temp file, then rename)."""
     path = Path(path)
     ensemble = model if isinstance(model, Ensemble) else Ensemble([model])
     payload = {
@@ -243,6 +243,7 @@ def save_checkpoint(path: str | Path, model: Ensemble | RecurrentAutoencoder, cf
         "history": {c: history[c].tolist() for c in history.columns},
         "fingerprint": fingerprint,
         "ecgnb_version": __version__,
+        **(extra or {}),
     }
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:

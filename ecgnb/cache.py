@@ -1,0 +1,80 @@
+"""Trained models kept by content, so a re-render that cannot change the weights reuses them.
+
+A report whose only change is the threshold rule (or anything else that acts after training)
+would otherwise train the same model again. The cache key hashes everything that can change
+the trained weights: every parameter except those in :data:`AFTER_TRAINING`, the exact
+training inputs (the split's training normals, validation normals and validation anomalies),
+the source of the model, training and scoring code, and the torch version and CPU kernel set.
+Another machine, another torch or an edited ``train.py`` gives another key, never a stale model.
+
+``ecgnb run`` turns the cache on by setting :data:`ENV_VAR` for the notebook kernels (``--no-cache``
+leaves it off); JupyterLab and the notebook tests never see it, so they always train. Entries are
+written whole (temp file, then rename); a damaged one is deleted and the model trained again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ecgnb import train
+from ecgnb.config import Config
+from ecgnb.data import Split
+from ecgnb.model import Ensemble
+
+ENV_VAR = "ECGNB_MODEL_CACHE"  # folder of cached models; unset: no cache
+AFTER_TRAINING = ("data_path", "threshold_rule", "threshold_value", "threshold_percentile", "target_recall")
+PACKAGE = Path(__file__).resolve().parent
+CODE = ("model.py", "train.py", "score.py")  # the code a trained model depends on
+
+
+def folder() -> Path | None:
+    """The cache folder named by :data:`ENV_VAR`, or None (cache off)."""
+    value = os.environ.get(ENV_VAR)
+    return Path(value) if value else None
+
+
+def key(cfg: Config, split: Split) -> str:
+    """Hex digest of everything that can change the weights ``train.fit`` returns for ``cfg`` on ``split``."""
+    h = hashlib.sha256()
+    params = {k: v for k, v in cfg.to_dict().items() if k not in AFTER_TRAINING}
+    h.update(json.dumps(params, sort_keys=True).encode())
+    for part in (split.train, split.val, split.val_anomalies):
+        h.update(np.ascontiguousarray(part, dtype=np.float32).tobytes())
+    for name in CODE:
+        h.update((PACKAGE / name).read_bytes())
+    h.update(f"torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()}".encode())
+    return h.hexdigest()
+
+
+def fit_or_reuse(model: Ensemble, split: Split, cfg: Config, fingerprint: str, *,
+                 log: Callable[[str], None] = print) -> tuple[Ensemble, pd.DataFrame]:
+    """``train.fit`` on the split, or the weights and history of an identical training from the cache."""
+    where = folder()
+    if where is None:
+        return model, train.fit(model, split.train, split.val, cfg, val_anomalies=split.val_anomalies)
+    digest = key(cfg, split)
+    entry = where / f"{digest}.pt"
+    if entry.is_file():
+        try:
+            cached, ckpt = train.load_checkpoint(entry, cfg, fingerprint)
+            if ckpt.get("cache_key") != digest:
+                raise train.TrainingError(f"{entry}: holds another key")
+        except train.TrainingError as err:
+            log(f"cache: entry {digest[:12]} is damaged ({err}); deleting it and training again")
+            entry.unlink(missing_ok=True)
+        else:
+            log(f"cache: reused the model trained for these inputs ({digest[:12]}); ecgnb run --no-cache retrains")
+            return cached, train.history_frame(ckpt)
+    history = train.fit(model, split.train, split.val, cfg, val_anomalies=split.val_anomalies)
+    where.mkdir(parents=True, exist_ok=True)
+    train.save_checkpoint(entry, model, cfg, history, fingerprint, extra={"cache_key": digest})
+    log(f"cache: stored the trained model as {digest[:12]}")
+    return model, history

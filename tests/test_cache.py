@@ -1,0 +1,136 @@
+"""ecgnb.cache: a trained model is reused only for the very same training, and a bad entry is retrained."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from ecgnb import cache, data, train
+from ecgnb.config import Config
+
+SEQ = 24
+
+
+def beats(n: int, seed: int, shift: float = 0.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 2 * np.pi, SEQ)
+    return (np.sin(t)[None] + shift + 0.05 * rng.standard_normal((n, SEQ))).astype(np.float32)
+
+
+def tiny_split() -> data.Split:
+    return data.Split(train=beats(32, 0), val=beats(8, 1), test=beats(4, 2), anomalies=beats(10, 3, shift=1.0),
+                      anomaly_targets=np.full(10, 2), val_anomaly_mask=np.arange(10) < 5)
+
+
+CFG = Config(embedding_dim=4, epochs=2, batch_size=8, lr=0.01)
+
+# another valid value for every parameter that can change the trained weights
+OTHER = {"seed": 7, "train_seed": 3, "device": "cpu", "val_anomaly_fraction": 0.3, "embedding_dim": 8,
+         "lstm_init": "pytorch", "members": 2, "epochs": 3, "batch_size": 4, "lr": 0.02, "lr_schedule": "constant",
+         "grad_clip": 1.0, "bf16": True, "patience": 2, "select_by": "val_l1", "loss": "mse", "normalize": True,
+         "checkpoint": "other.pt", "score_sigma": 1.0}
+AFTER = {"data_path": "/elsewhere/ECG5000.zip", "threshold_rule": "val_best_f1", "threshold_value": 30.0,
+         "threshold_percentile": 95.0, "target_recall": 0.9}
+
+
+def test_every_parameter_is_either_a_key_part_or_acts_after_training():
+    assert set(OTHER) | set(AFTER) == {f.name for f in dataclasses.fields(Config)}
+    assert set(AFTER) == set(cache.AFTER_TRAINING)
+
+
+@pytest.mark.parametrize("name", sorted(OTHER))
+def test_a_parameter_that_shapes_training_changes_the_key(name):
+    assert cache.key(CFG.replace(**{name: OTHER[name]}), tiny_split()) != cache.key(CFG, tiny_split())
+
+
+@pytest.mark.parametrize("name", sorted(AFTER))
+def test_a_parameter_that_acts_after_training_keeps_the_key(name):
+    assert cache.key(CFG.replace(**{name: AFTER[name]}), tiny_split()) == cache.key(CFG, tiny_split())
+
+
+@pytest.mark.parametrize("part", ["train", "val", "anomalies"])
+def test_other_training_inputs_change_the_key(part):
+    split = tiny_split()
+    changed = dataclasses.replace(split, **{part: getattr(split, part).copy()})
+    getattr(changed, part)[0, 3] += 1e-3
+    assert cache.key(CFG, changed) != cache.key(CFG, split)
+
+
+def test_test_beats_are_not_training_inputs():
+    split = tiny_split()
+    assert cache.key(CFG, dataclasses.replace(split, test=split.test + 1)) == cache.key(CFG, split)
+
+
+def test_other_code_or_torch_changes_the_key(tmp_path, monkeypatch):
+    before = cache.key(CFG, tiny_split())
+    code = tmp_path / "ecgnb"
+    shutil.copytree(cache.PACKAGE, code)
+    monkeypatch.setattr(cache, "PACKAGE", code)
+    assert cache.key(CFG, tiny_split()) == before
+    (code / "train.py").write_text((code / "train.py").read_text() + "\n# an edit\n")
+    assert cache.key(CFG, tiny_split()) != before
+    monkeypatch.setattr(cache, "PACKAGE", cache.Path(train.__file__).resolve().parent)
+    monkeypatch.setattr(torch, "__version__", "9.9.9")
+    assert cache.key(CFG, tiny_split()) != before
+
+
+def fit_or_reuse(log: list[str]):
+    model = train.build_model(CFG, seq_len=SEQ)
+    return cache.fit_or_reuse(model, tiny_split(), CFG, "fp", log=log.append)
+
+
+def test_off_unless_the_environment_names_a_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv(cache.ENV_VAR, raising=False)
+    log: list[str] = []
+    fit_or_reuse(log)
+    assert log == [] and cache.folder() is None
+
+
+def test_the_second_identical_training_is_served_from_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    log: list[str] = []
+    first, history = fit_or_reuse(log)
+    assert log[-1].startswith("cache: stored") and len(list(tmp_path.glob("*.pt"))) == 1
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained although the cache holds the model"))
+    again, history_again = fit_or_reuse(log)
+    assert log[-1].startswith("cache: reused")
+    for (name, w), w_again in zip(first.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(w, w_again), name
+    assert history_again.drop(columns="seconds").equals(history.drop(columns="seconds"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "other key"])
+def test_a_damaged_entry_is_deleted_and_the_model_trained_again(monkeypatch, tmp_path, damage):
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    log: list[str] = []
+    fit_or_reuse(log)
+    entry, = tmp_path.glob("*.pt")
+    if damage == "truncate":
+        entry.write_bytes(entry.read_bytes()[:200])
+    elif damage == "garbage":
+        entry.write_bytes(b"not a model")
+    else:  # a valid checkpoint of another training under this name
+        other = tmp_path / "other"
+        monkeypatch.setenv(cache.ENV_VAR, str(other))
+        model = train.build_model(CFG.replace(train_seed=5), seq_len=SEQ)
+        cache.fit_or_reuse(model, tiny_split(), CFG.replace(train_seed=5), "fp", log=log.append)
+        shutil.copy(next(other.glob("*.pt")), entry)
+        monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    fit_or_reuse(log)
+    assert any(line.startswith(f"cache: entry {entry.stem[:12]} is damaged") for line in log)
+    assert log[-1].startswith("cache: stored")
+    train.load_checkpoint(entry, CFG, "fp")  # a whole, valid entry again
+
+
+def test_a_half_written_entry_is_never_visible(monkeypatch, tmp_path):
+    """Entries appear by rename: a writer's temp file does not count as an entry."""
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    digest = cache.key(CFG, tiny_split())
+    (tmp_path / f".{digest}.pt.tmp-12345").write_bytes(b"half")
+    log: list[str] = []
+    fit_or_reuse(log)
+    assert log == [f"cache: stored the trained model as {digest[:12]}"]
