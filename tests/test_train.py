@@ -1,6 +1,9 @@
 """Training loop, checkpoints and scoring on tiny synthetic heartbeats (seconds, not minutes)."""
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -114,6 +117,65 @@ def test_checkpoint_round_trip_and_mismatches(cfg, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(TrainingError, match="not a readable ecgnb checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+def untrained_checkpoint(path, cfg, **changes):
+    """A checkpoint of a fresh model (nothing trained), with payload keys replaced or (value None) removed."""
+    model = RecurrentAutoencoder(seq_len=SEQ, embedding_dim=cfg.embedding_dim)
+    save_checkpoint(path, model, cfg, pd.DataFrame({"epoch": [1], "val_l1": [1.0]}), fingerprint="abc")
+    payload = torch.load(path, weights_only=True)
+    for key, value in changes.items():
+        payload.pop(key) if value is None else payload.__setitem__(key, value)
+    torch.save(payload, path)
+    return path
+
+
+@pytest.mark.parametrize("key", ["config", "fingerprint", "model_args", "state_dict"])
+def test_a_checkpoint_missing_a_key_is_the_one_line_unreadable_error(cfg, tmp_path, key):
+    path = untrained_checkpoint(tmp_path / "model.pt", cfg, **{key: None})
+    for args in ((), (cfg, "abc")):
+        with pytest.raises(TrainingError) as err:
+            load_checkpoint(path, *args)
+        assert str(err.value) == f"{path}: not a readable ecgnb checkpoint (KeyError); delete it and train again"
+
+
+def test_a_checkpoint_of_another_seed_is_refused(cfg, tmp_path):
+    # another seed trained on other normals: some of them are this run's test beats
+    path = untrained_checkpoint(tmp_path / "model.pt", cfg)
+    with pytest.raises(TrainingError) as err:
+        load_checkpoint(path, cfg.replace(seed=7))
+    assert str(err.value) == (f"{path}: checkpoint was trained with other parameters: seed=42 (run has 7); "
+                              "use matching parameters or train a new model")
+    with pytest.raises(TrainingError, match=r"seed=42 \(run has 7\), embedding_dim=4 \(run has 8\);"):
+        load_checkpoint(path, cfg.replace(seed=7, embedding_dim=8))
+    with pytest.raises(TrainingError) as err:
+        load_checkpoint(path, cfg, fingerprint="other")
+    assert str(err.value) == (f"{path}: checkpoint was trained on other data (fingerprint abc, this data other); "
+                              "train a new model on this data")
+    model, ckpt = load_checkpoint(path, cfg.replace(epochs=9, lr=0.5), fingerprint="abc")  # other keys may differ
+    assert not model.training and ckpt["config"]["seed"] == 42
+
+
+def test_a_pickled_payload_is_refused_without_running_it(cfg, tmp_path):
+    # weights_only loading: a checkpoint carrying arbitrary objects is not unpickled, so its code never runs
+    marker = tmp_path / "code-ran"
+    path = untrained_checkpoint(tmp_path / "model.pt", cfg, history=RunsCode(marker))
+    with pytest.raises(TrainingError) as err:
+        load_checkpoint(path)
+    assert str(err.value) == f"{path}: not a readable ecgnb checkpoint (UnpicklingError); delete it and train again"
+    assert not marker.exists()
+    torch.load(path, weights_only=False)  # what weights_only prevents
+    assert marker.exists()
+
+
+class RunsCode:
+    """Unpickling this calls Path.touch: any code could stand there."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
 
 
 def test_interrupted_training_leaves_the_last_checkpoint_intact(cfg, tmp_path):
