@@ -86,6 +86,47 @@ def test_out_of_range_values_are_errors(key, value):
         config.load([], {key: value})
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("lstm_init", "xavier", "must be one of pytorch, chrono"),
+    ("lr_schedule", "cosine", "must be one of constant, onecycle"),
+    ("loss", "huber", "must be one of l1, mse"),
+    ("select_by", "val_f1", "must be one of val_l1, val_roc_auc"),
+    ("device", "tpu", "must be one of auto, cpu, cuda"),
+    ("threshold_rule", "magic", "must be one of fixed, train_percentile, val_best_f1, val_best_balanced_accuracy, "
+                                "val_target_recall"),
+    ("grad_clip", -0.5, "must be >= 0 (0 turns clipping off)"),
+    ("patience", -1, "must be >= 0 (0 never stops early)"),
+    ("threshold_percentile", 100.5, "must be in (0, 100]"),
+    ("threshold_percentile", -1.0, "must be in (0, 100]"),
+    ("target_recall", 0.0, "must be in (0, 1]"),
+    ("target_recall", -0.1, "must be in (0, 1]"),
+    ("target_recall", 1.01, "must be in (0, 1]"),
+    ("threshold_value", 0.0, "must be > 0"),
+    ("seed", -1, "must be >= 0"),
+    ("val_anomaly_fraction", -0.1, "must be in [0, 1)"),
+    ("embedding_dim", 1025, "must be in 1..1024"),
+    ("batch_size", 4097, "must be in 1..4096"),
+    ("epochs", 1001, "must be in 0..1000 (0 only with a checkpoint)"),
+    ("lr", 1.5, "must be in (0, 1]"),
+    ("score_sigma", 20.5, "must be in [0, 20] samples (0: the tutorial's plain L1)"),
+])
+def test_a_bad_value_is_a_one_line_error_naming_the_key_the_rule_and_the_value(key, value, message):
+    with pytest.raises(ConfigError) as err:
+        config.load([], {key: value})
+    assert str(err.value) == f"parameter '{key}' {message}, got {value!r}"
+
+
+@pytest.mark.parametrize("key, value", [("grad_clip", 0.0), ("patience", 0), ("threshold_percentile", 100.0),
+                                        ("target_recall", 1.0), ("seed", 0), ("embedding_dim", 1),
+                                        ("embedding_dim", 1024), ("batch_size", 1), ("batch_size", 4096),
+                                        ("epochs", 1000), ("lr", 1.0), ("score_sigma", 0.0), ("score_sigma", 20.0),
+                                        ("val_anomaly_fraction", 0.999), ("lstm_init", "pytorch"),
+                                        ("lr_schedule", "constant"), ("loss", "mse"), ("select_by", "val_l1"),
+                                        ("device", "cpu"), ("device", "cuda")])
+def test_values_on_the_edge_of_each_range_are_valid(key, value):
+    assert getattr(config.load([], {key: value}), key) == value
+
+
 def test_epochs_zero_needs_a_checkpoint(tmp_path):
     with pytest.raises(ConfigError, match="unless a checkpoint"):
         config.load([], {"epochs": 0})
