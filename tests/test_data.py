@@ -411,6 +411,31 @@ def bad_escaping_member(tmp: Path, texts: dict[str, str]) -> Path:
     return write_zip(tmp / "ECG5000.zip", {**texts, "../evil": "x"})
 
 
+def bad_absolute_member(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {**texts, "/tmp/evil": "x"})
+
+
+def bad_backslash_member(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {**texts, "..\\evil": "x"})  # Windows' separator
+
+
+def bad_drive_member(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {**texts, "C:evil": "x"})
+
+
+def bad_crc(tmp: Path, texts: dict[str, str]) -> Path:
+    """A stored (uncompressed) member with one digit changed: it unpacks, but its CRC-32 no longer matches."""
+    path = tmp / "ECG5000.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, text in texts.items():
+            zf.writestr(name, text)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"@data") + 20
+    raw[at] = ord("7") if raw[at] != ord("7") else ord("3")
+    path.write_bytes(bytes(raw))
+    return path
+
+
 def bad_symlink_member(tmp: Path, texts: dict[str, str]) -> Path:
     link = zipfile.ZipInfo("ECG5000_TEST.arff")
     link.external_attr = (stat.S_IFLNK | 0o777) << 16
@@ -439,7 +464,13 @@ BAD_INPUTS = {
                                             "not the ECG5000 release"]),
     "tsv row": (bad_tsv_row, ["ECG5000_TRAIN.tsv: row 2 (line 2) has 139 values"]),
     "../evil member": (bad_escaping_member, ["ECG5000.zip: member '../evil' points outside"]),
-    "symlink member": (bad_symlink_member, ["ECG5000.zip: member 'ECG5000_TEST.arff' is a symbolic link"]),
+    "absolute member": (bad_absolute_member, ["ECG5000.zip: member '/tmp/evil' points outside the archive folder; "
+                                              "refusing this zip"]),
+    "backslash member": (bad_backslash_member, ["ECG5000.zip: member '..\\\\evil' points outside"]),
+    "drive member": (bad_drive_member, ["ECG5000.zip: member 'C:evil' points outside"]),
+    "crc failure": (bad_crc, ["ECG5000.zip: damaged zip archive (Bad CRC-32 for file 'ECG5000_", "get a fresh copy"]),
+    "symlink member": (bad_symlink_member, ["ECG5000.zip: member 'ECG5000_TEST.arff' is a symbolic link; "
+                                            "refusing this zip"]),
     "zip bomb": (bad_zip_bomb, ["ECG5000.zip: member 'ECG5000_TRAIN.arff' unpacks to 4,194,304 bytes"]),
 }
 
@@ -453,3 +484,46 @@ def test_bad_input_is_a_one_line_error_naming_the_file(case: str, tmp_path: Path
         data.load(path)
     assert_one_line_error(err, *needles)
     assert leftovers(isolated) == [] and not data.cache_dir().exists()
+
+
+def test_a_member_over_the_size_cap_is_refused_before_unpacking(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                 arff_texts: dict[str, str], isolated: Path) -> None:
+    monkeypatch.setattr(data, "MAX_MEMBER_BYTES", 5_000_000)  # the real cap is 64 MiB; TRAIN is 0.8 MB, TEST 7 MB
+    archive = write_zip(tmp_path / "ECG5000.zip", arff_texts)
+    size = len(arff_texts["ECG5000_TEST.arff"])
+    with pytest.raises(DataError) as err:
+        data.load(archive)
+    assert str(err.value).startswith(f"{archive}: member 'ECG5000_TEST.arff' unpacks to {size:,} bytes from ")
+    assert str(err.value).endswith("; refusing this zip")
+    assert leftovers(isolated) == [] and not data.cache_dir().exists()
+
+
+@pytest.mark.parametrize("size, refused", [(2 << 20, False), ((2 << 20) + 1, True)])
+def test_copying_stops_past_the_cap_even_when_a_header_lies(monkeypatch: pytest.MonkeyPatch, size: int,
+                                                            refused: bool) -> None:
+    monkeypatch.setattr(data, "MAX_MEMBER_BYTES", 2 << 20)
+    src, dst = io.BytesIO(b"x" * size), io.BytesIO()
+    if refused:
+        with pytest.raises(DataError) as err:
+            data._copy_capped(src, dst, "download")
+        assert str(err.value) == "download: more than 2 MiB; refusing it"
+        assert len(dst.getvalue()) <= 2 << 20  # nothing past the cap was written
+    else:
+        data._copy_capped(src, dst, "download")
+        assert dst.getvalue() == b"x" * size
+
+
+@pytest.mark.parametrize("file_size, compress_size, refused", [
+    ((1 << 20) + 1, ((1 << 20) + 1) // 100, True),  # over 1 MiB at more than 100:1: a zip bomb
+    ((1 << 20) + 100, ((1 << 20) + 100) // 100 + 1, False),  # just under 100:1
+    (1 << 20, 1, False),  # any ratio up to 1 MiB: a small member cannot fill the disk
+    (64 << 20, 1 << 20, False), ((64 << 20) + 1, 32 << 20, True),  # the absolute cap
+])
+def test_member_size_checks(file_size: int, compress_size: int, refused: bool) -> None:
+    info = zipfile.ZipInfo("ECG5000_TRAIN.arff")
+    info.file_size, info.compress_size = file_size, compress_size
+    if refused:
+        with pytest.raises(DataError, match=f"unpacks to {file_size:,} bytes from {compress_size:,}; refusing"):
+            data._check_member(info, "x.zip")
+    else:
+        data._check_member(info, "x.zip")
