@@ -7,7 +7,7 @@ PARAMS ?= params/default.yaml
 FORCE  ?=
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup report test lab notebooks clean
+.PHONY: setup report test mutation lab notebooks clean
 
 $(BIN)/ecgnb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ report: setup  ## render reports/$(NAME)/ from $(PARAMS) (FORCE=1 replaces an ex
 test: setup  ## unit tests, CLI smoke run, and nbval on the committed notebooks
 	$(BIN)/python -m pytest tests notebooks $(NBVAL)
 
+mutation: setup  ## mutmut over the verdict code (threshold, metrics, score, config, data checks); fails below 95 %
+	$(BIN)/python tests/mutation.py
+
 lab: setup  ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks
 
@@ -30,4 +33,4 @@ notebooks: setup  ## re-execute the committed notebooks in place after an intend
 	$(BIN)/python -m ecgnb refresh-notebooks
 
 clean:  ## remove the virtual environment and every rendered run
-	rm -rf $(VENV) reports/*/ reports/index.* reports/compare.*
+	rm -rf $(VENV) build/mutation reports/*/ reports/index.* reports/compare.*
