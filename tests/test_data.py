@@ -332,7 +332,10 @@ def test_a_damaged_cache_is_logged_and_replaced(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(gdown, "download", fake_gdown(real_zip.read_bytes(), calls))
     logs: list[str] = []
     assert data.locate(log=logs.append) == data.cache_dir()
-    assert "truncated" in logs[0] and calls == [data.GDRIVE_ID]
+    assert logs[0].startswith(f"cache {data.cache_dir()}: {data.cache_dir() / 'ECG5000_TRAIN.arff'}: the file is "
+                              "truncated: it ends inside row ")
+    assert logs[0].endswith(f"; the file is damaged — re-download it (delete {data.cache_dir()}); fetching a fresh copy")
+    assert calls == [data.GDRIVE_ID]
     assert data._sha256(data.cache_dir() / "ECG5000_TRAIN.arff") == data.SHA256["ECG5000_TRAIN.arff"]
 
 
@@ -391,6 +394,9 @@ def bad_label_7(tmp: Path, texts: dict[str, str]) -> Path:
     return write_zip(tmp / "ECG5000.zip", {**texts, "ECG5000_TRAIN.arff": text})
 
 
+OTHER_RELEASE_SHA256 = "0a11a1b9e419"  # sha256sum of the edited file
+
+
 def bad_other_release(tmp: Path, texts: dict[str, str]) -> Path:
     text = "%re-exported\n" + texts["ECG5000_TRAIN.arff"]
     return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
@@ -405,6 +411,90 @@ def bad_tsv_row(tmp: Path, texts: dict[str, str]) -> Path:
     lines[1] = lines[1].rsplit("\t", 1)[0]
     (folder / "ECG5000_TRAIN.tsv").write_text("\n".join(lines))
     return folder
+
+
+def bad_zip_missing_train(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {"ECG5000_TEST.arff": texts["ECG5000_TEST.arff"]})
+
+
+def bad_zip_of_something_else(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {"README.txt": "hello", "ECG5000/": ""})
+
+
+def bad_tsv_half_pair(tmp: Path, texts: dict[str, str]) -> Path:
+    folder = tmp / "tsv"
+    folder.mkdir()
+    (folder / "ECG5000_TRAIN.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
+    return folder
+
+
+def bad_tsv_row_in_a_zip(tmp: Path, texts: dict[str, str]) -> Path:
+    folder = bad_tsv_row(tmp, texts)
+    return write_zip(tmp / "ECG5000.zip", {p.name: p.read_text() for p in folder.iterdir()})
+
+
+def bad_tsv_label(tmp: Path, texts: dict[str, str]) -> Path:
+    folder = bad_tsv_row(tmp, texts)
+    (folder / "ECG5000_TRAIN.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
+    lines = (folder / "ECG5000_TRAIN.tsv").read_text().split("\n")
+    lines[4] = "1.5" + lines[4][1:]
+    (folder / "ECG5000_TRAIN.tsv").write_text("\n".join(lines))
+    return folder
+
+
+def bad_relabelled_beat(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 1, set_cell(140, "2"))  # row 1 is a normal beat
+    return write_zip(tmp / "ECG5000.zip", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_changed_value(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 1, set_cell(0, "-0.11252184"))  # was -0.11252183
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_empty_arff(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": ""})
+
+
+def bad_not_ascii(tmp: Path, texts: dict[str, str]) -> Path:
+    folder = write_folder(tmp / "d", texts)
+    (folder / "ECG5000_TEST.arff").write_bytes(b"%caf\xe9\n" + texts["ECG5000_TEST.arff"].encode())
+    return folder
+
+
+def bad_header(tmp: Path, texts: dict[str, str]) -> Path:
+    text = texts["ECG5000_TRAIN.arff"].replace("@attribute att1 numeric", "@attribute att1 numbr", 1)
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_header_only(tmp: Path, texts: dict[str, str]) -> Path:
+    text = texts["ECG5000_TRAIN.arff"].split("@data")[0] + "@data\n"
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_rows_missing(tmp: Path, texts: dict[str, str]) -> Path:
+    lines = texts["ECG5000_TRAIN.arff"].split("\n")
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": "\n".join(lines[:-11] + [""])})  # 10 rows fewer
+
+
+def bad_question_mark(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 5, set_cell(5, "?"))  # ARFF's missing value
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_word(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 6, set_cell(2, "abc"))
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_after_a_comment(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 3, set_cell(9, "NaN")).replace("@data\n", "@data\n% a note\n", 1)
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_last_row(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TEST.arff"], 4500, set_cell(0, "NaN"))  # the file still ends with a newline
+    return write_folder(tmp / "d", {**texts, "ECG5000_TEST.arff": text})
 
 
 def bad_escaping_member(tmp: Path, texts: dict[str, str]) -> Path:
@@ -460,9 +550,36 @@ BAD_INPUTS = {
     "nan": (bad_nan, ["ECG5000_TRAIN.arff: row 3 (line 148) column 10 is 'NaN', expected a finite number"]),
     "inf": (bad_inf, ["ECG5000_TRAIN.arff: row 4 (line 149) column 1 is 'inf'"]),
     "label 7": (bad_label_7, ["ECG5000.zip: ECG5000_TRAIN.arff: row 17 (line 162) has label '7', expected 1..5"]),
-    "another release": (bad_other_release, ["ECG5000_TRAIN.arff: sha256 ", "expected f2d793c998d8…",
-                                            "not the ECG5000 release"]),
+    "another release": (bad_other_release, [
+        f"d/ECG5000_TRAIN.arff: sha256 {OTHER_RELEASE_SHA256}… expected f2d793c998d8…: the file is not the "
+        "ECG5000 release; delete it or point ECGNB_DATA at a good copy"]),
     "tsv row": (bad_tsv_row, ["ECG5000_TRAIN.tsv: row 2 (line 2) has 139 values"]),
+    "zip missing the train arff": (bad_zip_missing_train, ["ECG5000.zip: has ECG5000_TEST.arff but no "
+                                                           "ECG5000_TRAIN.arff; get a complete copy"]),
+    "zip of something else": (bad_zip_of_something_else, ["ECG5000.zip: holds neither ECG5000_TRAIN.arff + "
+                                                          "ECG5000_TEST.arff nor ECG5000_TRAIN.tsv + ECG5000_TEST.tsv"]),
+    "half a tsv pair": (bad_tsv_half_pair, ["tsv: has ECG5000_TRAIN.tsv but no ECG5000_TEST.tsv; get a complete copy"]),
+    "tsv row in a zip": (bad_tsv_row_in_a_zip, ["ECG5000.zip: ECG5000_TRAIN.tsv: row 2 (line 2) has 139 values, "
+                                                "expected 140 + label; the file is damaged — get a good copy"]),
+    "tsv label 1.5": (bad_tsv_label, ["ECG5000_TRAIN.tsv: row 5 (line 5) has label '1.5', expected 1..5"]),
+    "relabelled beat": (bad_relabelled_beat, [
+        "ECG5000.zip: ECG5000_TRAIN.arff + ", "ECG5000.zip: ECG5000_TEST.arff: label counts "
+        "{1: 2918, 2: 1768, 3: 96, 4: 194, 5: 24}, expected {1: 2919, 2: 1767, 3: 96, 4: 194, 5: 24}: "
+        "not the ECG5000 release"]),
+    "changed value": (bad_changed_value, ["d/ECG5000_TRAIN.arff + ", "d/ECG5000_TEST.arff: values differ from the "
+                                          "ECG5000 release (fingerprint ", ", expected 7315c131ffd1ac02); get a good copy"]),
+    "empty arff": (bad_empty_arff, ["d/ECG5000_TRAIN.arff: empty file; the file is damaged — get a good copy"]),
+    "not ascii": (bad_not_ascii, ["d/ECG5000_TEST.arff: not a text file (byte 4 is not ASCII); the file is damaged"]),
+    "broken header": (bad_header, ["d/ECG5000_TRAIN.arff: cannot be parsed (BadAttributeType: Bad @ATTRIBUTE type, "
+                                   "at line 3.); the file is damaged — get a good copy"]),
+    "header only": (bad_header_only, ["d/ECG5000_TRAIN.arff: 0 rows, expected 500: the file is truncated or not "
+                                      "ECG5000; the file is damaged — get a good copy"]),
+    "rows missing": (bad_rows_missing, ["d/ECG5000_TRAIN.arff: 490 rows, expected 500: the file is truncated"]),
+    "question mark": (bad_question_mark, ["ECG5000_TRAIN.arff: row 5 (line 150) column 6 is '?', expected a finite "
+                                          "number; the file is damaged — get a good copy"]),
+    "word": (bad_word, ["ECG5000_TRAIN.arff: row 6 (line 151) column 3 is 'abc', expected a finite number"]),
+    "nan after a comment": (bad_after_a_comment, ["ECG5000_TRAIN.arff: row 3 (line 149) column 10 is 'NaN'"]),
+    "nan in the last row": (bad_last_row, ["ECG5000_TEST.arff: row 4500 (line 4645) column 1 is 'NaN'"]),
     "../evil member": (bad_escaping_member, ["ECG5000.zip: member '../evil' points outside"]),
     "absolute member": (bad_absolute_member, ["ECG5000.zip: member '/tmp/evil' points outside the archive folder; "
                                               "refusing this zip"]),
@@ -527,3 +644,8 @@ def test_member_size_checks(file_size: int, compress_size: int, refused: bool) -
             data._check_member(info, "x.zip")
     else:
         data._check_member(info, "x.zip")
+
+
+def test_one_line_messages_from_any_error() -> None:
+    assert data._one_line(ValueError("bad\n   header  at line 3")) == "bad header at line 3"
+    assert data._one_line(KeyError()) == "KeyError"  # no message: the error's name
