@@ -58,9 +58,27 @@ def test_unknown_key_in_a_file_names_the_file_and_the_key(tmp_path):
     assert "good.yaml" not in str(err.value)
 
 
-def test_unknown_override_key_is_named():
-    with pytest.raises(ConfigError, match=r"-p override: unknown parameter\(s\) nope"):
-        config.load([], {"nope": 1})
+def test_unknown_override_keys_are_named_with_every_known_key():
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"zzz": 2, "nope": 1})
+    known = ", ".join(sorted(Config().to_dict()))
+    assert str(err.value) == f"-p override: unknown parameter(s) nope, zzz; known: {known}"
+    with pytest.raises(ConfigError, match=r"^parameters: unknown parameter\(s\) nope;"):
+        Config().replace(nope=1)
+
+
+def test_a_nullable_parameter_of_the_wrong_type_says_null_is_allowed():
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"data_path": 3})
+    assert str(err.value) == "parameter 'data_path' must be str or null, got 3 (int)"
+    assert config.load([], {"checkpoint": None}).checkpoint is None
+
+
+def test_both_uses_of_validation_anomalies_are_named():
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"threshold_rule": "val_best_f1", "val_anomaly_fraction": 0.0})
+    assert str(err.value) == ("parameter 'val_anomaly_fraction' must be > 0 for threshold_rule val_best_f1 and "
+                              "select_by val_roc_auc (validation anomalies needed), got 0.0")
 
 
 def test_wrong_type_names_the_file_and_the_key(tmp_path):
@@ -196,8 +214,9 @@ def test_replace_validates_again():
 def test_bad_files_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="params file not found"):
         config.load([tmp_path / "missing.yaml"])
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError) as err:
         config.load([write(tmp_path / "broken.yaml", "epochs: [1\n")])
+    assert str(err.value) == f"{tmp_path / 'broken.yaml'}: not valid YAML (while parsing a flow sequence); fix the file"
     with pytest.raises(ConfigError, match="must hold a mapping"):
         config.load([write(tmp_path / "list.yaml", "- 1\n- 2\n")])
     assert config.load([write(tmp_path / "empty.yaml", "# nothing\n")]) == Config()
