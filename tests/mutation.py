@@ -42,6 +42,7 @@ MODULES: dict[str, tuple[str, ...] | None] = {
 TESTS = ("tests/test_threshold_metrics.py", "tests/test_score.py", "tests/test_config.py", "tests/test_data.py")
 COPIED = ("ecgnb", "tests", "params", "README.md", "pyproject.toml")  # what the tests read
 KILLED = {"killed", "timeout"}
+MUTMUT = str(Path(sys.executable).with_name("mutmut"))  # beside the python running this, in .venv/bin
 
 
 def mutant_globs(module: str, functions: tuple[str, ...] | None) -> list[str]:
@@ -70,10 +71,10 @@ def run_mutmut(globs: list[str], log: Path) -> None:
     # the tests look for the data beside the clone, as CI lays it out; mutmut runs them from WORK/mutants
     env.setdefault("ECGNB_DATA", str(ROOT.parent / "shared" / "data" / "ECG5000.zip"))
     with log.open("w") as out:
-        done = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "run", *globs], cwd=WORK, env=env,
-                              stdout=out, stderr=subprocess.STDOUT)
+        done = subprocess.run([MUTMUT, "run", *globs], cwd=WORK, env=env, stdout=out, stderr=subprocess.STDOUT)
     if done.returncode:
-        sys.exit(f"mutation: mutmut run failed (exit {done.returncode}); see {log}")
+        print("".join(log.read_text().splitlines(keepends=True)[-30:]))
+        sys.exit(f"mutation: mutmut run failed (exit {done.returncode}); the whole output is in {log}")
 
 
 def statuses() -> dict[str, dict[str, str]]:
@@ -83,28 +84,35 @@ def statuses() -> dict[str, dict[str, str]]:
     out = {}
     for module, functions in MODULES.items():
         codes = json.loads((WORK / "mutants" / f"{module}.meta").read_text())["exit_code_by_key"]
-        globs = mutant_globs(module, functions)
-        out[module] = {k: status_by_exit_code[v] for k, v in codes.items() if any(fnmatch.fnmatch(k, g) for g in globs)}
+        out[module] = {}
+        for pattern in mutant_globs(module, functions):
+            matched = {k: status_by_exit_code[v] for k, v in codes.items() if fnmatch.fnmatch(k, pattern)}
+            if not matched:
+                sys.exit(f"mutation: no mutants match {pattern}; fix MODULES in {Path(__file__).relative_to(ROOT)}")
+            out[module].update(matched)
     return out
 
 
 @functools.cache
 def mutated_lines(name: str) -> str:
     """The changed lines of a mutant (the ``+`` lines of ``mutmut show``), stripped and joined."""
-    diff = subprocess.run([str(Path(sys.executable).with_name("mutmut")), "show", name], cwd=WORK, check=True,
-                          capture_output=True, text=True).stdout
+    diff = subprocess.run([MUTMUT, "show", name], cwd=WORK, check=True, capture_output=True, text=True).stdout
     return " ".join(line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
 
 
 def read_equivalent(path: Path = EQUIVALENT) -> dict[str, tuple[str, str]]:
-    """``name | mutated line | reason`` per line (``#`` starts a comment) -> {name: (mutated line, reason)}."""
+    """``name | mutated line | reason`` per line (``#`` starts a comment) -> {name: (mutated line, reason)}.
+
+    The mutated line may itself hold `` | ``; the name is what comes before the first, the reason after the last.
+    """
     entries = {}
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip() and not line.startswith("#"):
-            parts = [p.strip() for p in line.split(" | ")]
-            if len(parts) != 3 or not all(parts):
+            name, _, rest = line.partition(" | ")
+            mutated, _, reason = rest.rpartition(" | ")
+            if not (name.strip() and mutated.strip() and reason.strip()):
                 sys.exit(f"{path}:{number}: expected 'mutant name | mutated line | reason', got {line!r}")
-            entries[parts[0]] = (parts[1], parts[2])
+            entries[name.strip()] = (mutated.strip(), reason.strip())
     return entries
 
 

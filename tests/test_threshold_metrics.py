@@ -105,9 +105,10 @@ def test_rules_on_validation_need_normals_and_anomalies(rule, mask):
                               "set val_anomaly_fraction > 0 or pick another rule")
 
 
-def test_choose_takes_any_0_1_labels_as_the_anomaly_mask():
-    labels = VAL_IS_ANOMALY.astype(float).tolist()  # a list of 0.0 / 1.0, as a notebook might pass it
-    assert threshold.choose(config.Config(), TRAIN, VAL, labels) == choose("val_best_balanced_accuracy")
+@pytest.mark.parametrize("mask", [VAL_IS_ANOMALY.astype(float).tolist(), VAL_IS_ANOMALY * np.arange(2, 12)],
+                         ids=["0.0/1.0 list", "class labels, 0 for normals"])
+def test_choose_takes_any_truthy_mask_as_the_anomalies(mask):
+    assert threshold.choose(config.Config(), TRAIN, VAL, mask) == choose("val_best_balanced_accuracy")
 
 
 def test_threshold_json_round_trip(tmp_path):
