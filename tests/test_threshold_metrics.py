@@ -248,8 +248,9 @@ def test_evaluate_warns_about_nothing_where_every_metric_is_defined():
 def test_a_set_without_normals_or_without_anomalies_still_counts_right():
     # what such a set cannot define is nan (ROC-AUC, specificity) or 0 by zero_division=0 (recall, F1)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # but for sklearn's notes that ROC-AUC is undefined, no warning
-        warnings.filterwarnings("ignore", message="Only one class is present|y_pred contains classes not in y_true")
+        warnings.simplefilter("error")  # sklearn's notes that a class is missing, and no other warning
+        warnings.filterwarnings("ignore", message="Only one class is present|y_pred contains classes not in y_true|"
+                                                  "A single label was found")
         no_normals = metrics.evaluate(np.array([]), np.array([3.0, 4.0]), np.array([2, 3]), threshold=1.0)
         no_anomalies = metrics.evaluate(np.array([1.0, 3.0]), np.array([]), np.array([], int), threshold=2.0)
     assert no_normals["confusion"] == {"tn": 0, "fp": 0, "fn": 0, "tp": 2}
