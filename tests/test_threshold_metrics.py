@@ -250,7 +250,7 @@ def test_a_set_without_normals_or_without_anomalies_still_counts_right():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # sklearn's notes that a class is missing, and no other warning
         warnings.filterwarnings("ignore", message="Only one class is present|y_pred contains classes not in y_true|"
-                                                  "A single label was found")
+                                                  "A single label was found|No positive class found")
         no_normals = metrics.evaluate(np.array([]), np.array([3.0, 4.0]), np.array([2, 3]), threshold=1.0)
         no_anomalies = metrics.evaluate(np.array([1.0, 3.0]), np.array([]), np.array([], int), threshold=2.0)
     assert no_normals["confusion"] == {"tn": 0, "fp": 0, "fn": 0, "tp": 2}
