@@ -561,7 +561,8 @@ def bad_zip_bomb(tmp: Path, texts: dict[str, str]) -> Path:
 BAD_INPUTS = {
     "missing path": (bad_missing, ["ECG5000.zip: not found (given path)"]),
     "empty file": (bad_empty, ["ECG5000.zip: empty file; pass ECG5000.zip or a folder holding the ECG5000 files"]),
-    "not a zip": (bad_not_a_zip, ["ECG5000.zip: not a zip archive"]),
+    "not a zip": (bad_not_a_zip, ["ECG5000.zip: not a zip archive (truncated, or another kind of file); "
+                                  "pass ECG5000.zip or a folder holding the ECG5000 files"]),
     "zip missing an arff": (bad_zip_missing_test, ["ECG5000.zip: has ECG5000_TRAIN.arff but no ECG5000_TEST.arff"]),
     "truncated arff": (bad_truncated, ["ECG5000_TEST.arff: the file is truncated: it ends inside row 2239 (line 2384)"]),
     "139 values": (bad_139_values, ["ECG5000_TRAIN.arff: row 17 (line 162) has 139 values, expected 140 + label"]),

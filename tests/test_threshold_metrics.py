@@ -253,12 +253,15 @@ def test_a_set_without_normals_or_without_anomalies_still_counts_right():
                                                   "A single label was found|No positive class found")
         no_normals = metrics.evaluate(np.array([]), np.array([3.0, 4.0]), np.array([2, 3]), threshold=1.0)
         no_anomalies = metrics.evaluate(np.array([1.0, 3.0]), np.array([]), np.array([], int), threshold=2.0)
+        none_flagged = metrics.evaluate(np.array([1.0, 3.0]), np.array([]), np.array([], int), threshold=5.0)
     assert no_normals["confusion"] == {"tn": 0, "fp": 0, "fn": 0, "tp": 2}
     assert math.isnan(no_normals["specificity"]) and math.isnan(no_normals["roc_auc"])
     assert (no_normals["recall"], no_normals["precision"], no_normals["f1"]) == (1.0, 1.0, 1.0)
     assert no_anomalies["confusion"] == {"tn": 1, "fp": 1, "fn": 0, "tp": 0}
     assert (no_anomalies["specificity"], no_anomalies["recall"], no_anomalies["f1"]) == (0.5, 0.0, 0.0)
     assert math.isnan(no_anomalies["roc_auc"])
+    assert none_flagged["confusion"] == {"tn": 2, "fp": 0, "fn": 0, "tp": 0}
+    assert (none_flagged["precision"], none_flagged["recall"], none_flagged["f1"]) == (0.0, 0.0, 0.0)  # all 0/0
 
 
 def test_specificity_when_false_alarms_equal_true_negatives():
