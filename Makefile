@@ -7,7 +7,7 @@ PARAMS ?= params/default.yaml
 FORCE  ?=
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup report test test-notebooks test-machines lab notebooks clean
+.PHONY: setup report test test-notebooks test-machines mutation lab notebooks clean
 
 $(BIN)/ecgnb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test-notebooks: setup  ## nbval only: re-execute the committed notebooks, facts 
 test-machines: setup  ## the notebook checks under simulated machines (about 20 minutes)
 	bash .ci/simulated-machines
 
+mutation: setup  ## mutmut over the verdict code (threshold, metrics, score, config, data checks); fails below 95 %
+	$(BIN)/python tests/mutation.py
+
 lab: setup  ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks
 
@@ -36,4 +39,4 @@ notebooks: setup  ## re-execute the committed notebooks in place and record them
 	$(BIN)/python -m ecgnb refresh-notebooks
 
 clean:  ## remove the virtual environment and every rendered run
-	rm -rf $(VENV) reports/*/ reports/index.* reports/compare.*
+	rm -rf $(VENV) build/mutation reports/*/ reports/index.* reports/compare.*

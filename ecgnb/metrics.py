@@ -16,7 +16,10 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     p = successes / total
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return (float(centre - half), float(centre + half))
+    # at 0 or ``total`` successes an end is exactly 0 or 1; the formula's rounding would put it a hair outside
+    low = 0.0 if successes == 0 else centre - half
+    high = 1.0 if successes == total else centre + half
+    return (float(low), float(high))
 
 
 def per_class_detection(anomaly_scores: np.ndarray, anomaly_targets: np.ndarray, threshold: float) -> dict[str, dict]:

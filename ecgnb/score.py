@@ -50,15 +50,15 @@ def score(model: RecurrentAutoencoder | Ensemble, x: np.ndarray | torch.Tensor, 
 def _score_one(model: RecurrentAutoencoder, seqs: torch.Tensor, sigma: float, batch_size: int) -> Scores:
     recon = torch.cat([model(xb) for xb in seqs.split(batch_size)]) if len(seqs) else seqs.clone()
     residual = (recon - seqs).cpu().numpy()  # (N, T, F)
-    err = np.abs(residual).reshape(len(residual), -1)  # (N, T*F)
-    return Scores(reconstruction=recon.squeeze(-1).cpu().numpy(), l1_sum=err.sum(axis=1), l1_mean=err.mean(axis=1),
-                  anomaly_score=smoothed_l1(residual, sigma))
+    err = np.abs(residual)
+    return Scores(reconstruction=recon.squeeze(-1).cpu().numpy(), l1_sum=err.sum(axis=(1, 2)),
+                  l1_mean=err.mean(axis=(1, 2)), anomaly_score=smoothed_l1(residual, sigma))
 
 
 def smoothed_l1(residual: np.ndarray, sigma: float) -> np.ndarray:
     """Per sequence: sum of |residual| after a Gaussian low-pass of ``sigma`` samples along time (axis 1)."""
     smoothed = gaussian_filter1d(residual, sigma, axis=1, mode="nearest") if sigma > 0 else residual
-    return np.abs(smoothed).reshape(len(smoothed), -1).sum(axis=1)
+    return np.abs(smoothed).sum(axis=tuple(range(1, smoothed.ndim)))
 
 
 @torch.inference_mode()

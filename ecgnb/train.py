@@ -269,18 +269,18 @@ def load_checkpoint(path: str | Path, cfg: Config | None = None, fingerprint: st
         n_members = args.pop("members")
         model = Ensemble([RecurrentAutoencoder(**args) for _ in range(n_members)])
         model.load_state_dict(ckpt["state_dict"])
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
+        saved, trained_on = dict(ckpt["config"]), ckpt["fingerprint"]
+    except Exception as err:  # noqa: BLE001 - any unreadable or incomplete file gets the same advice
         raise TrainingError(f"{path}: not a readable ecgnb checkpoint ({type(err).__name__}); "
                             "delete it and train again") from None
     if cfg is not None:
-        saved = ckpt["config"]
         diff = [f"{k}={saved.get(k)!r} (run has {getattr(cfg, k)!r})"
                 for k in MUST_MATCH if saved.get(k) != getattr(cfg, k)]
         if diff:
             raise TrainingError(f"{path}: checkpoint was trained with other parameters: {', '.join(diff)}; "
                                 "use matching parameters or train a new model")
-    if fingerprint is not None and ckpt["fingerprint"] != fingerprint:
-        raise TrainingError(f"{path}: checkpoint was trained on other data (fingerprint {ckpt['fingerprint']}, "
+    if fingerprint is not None and trained_on != fingerprint:
+        raise TrainingError(f"{path}: checkpoint was trained on other data (fingerprint {trained_on}, "
                             f"this data {fingerprint}); train a new model on this data")
     model.eval()
     return model, ckpt

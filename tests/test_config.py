@@ -58,9 +58,27 @@ def test_unknown_key_in_a_file_names_the_file_and_the_key(tmp_path):
     assert "good.yaml" not in str(err.value)
 
 
-def test_unknown_override_key_is_named():
-    with pytest.raises(ConfigError, match=r"-p override: unknown parameter\(s\) nope"):
-        config.load([], {"nope": 1})
+def test_unknown_override_keys_are_named_with_every_known_key():
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"zzz": 2, "nope": 1})
+    known = ", ".join(sorted(Config().to_dict()))
+    assert str(err.value) == f"-p override: unknown parameter(s) nope, zzz; known: {known}"
+    with pytest.raises(ConfigError, match=r"^parameters: unknown parameter\(s\) nope;"):
+        Config().replace(nope=1)
+
+
+def test_a_nullable_parameter_of_the_wrong_type_says_null_is_allowed():
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"data_path": 3})
+    assert str(err.value) == "parameter 'data_path' must be str or null, got 3 (int)"
+    assert config.load([], {"checkpoint": None}).checkpoint is None
+
+
+def test_both_uses_of_validation_anomalies_are_named():
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"threshold_rule": "val_best_f1", "val_anomaly_fraction": 0.0})
+    assert str(err.value) == ("parameter 'val_anomaly_fraction' must be > 0 for threshold_rule val_best_f1 and "
+                              "select_by val_roc_auc (validation anomalies needed), got 0.0")
 
 
 def test_wrong_type_names_the_file_and_the_key(tmp_path):
@@ -69,11 +87,14 @@ def test_wrong_type_names_the_file_and_the_key(tmp_path):
         config.load([bad])
 
 
-@pytest.mark.parametrize("key, value", [("epochs", "5"), ("epochs", 2.5), ("normalize", 1), ("epochs", True),
-                                        ("threshold_rule", 3)])
-def test_wrong_types_are_errors(key, value):
-    with pytest.raises(ConfigError, match=f"parameter '{key}' must be"):
+@pytest.mark.parametrize("key, value, kind", [("epochs", "5", "int"), ("epochs", 2.5, "int"), ("normalize", 1, "bool"),
+                                              ("epochs", True, "int"), ("threshold_rule", 3, "str"),
+                                              ("lr", True, "float"), ("lr", "fast", "float"), ("lr", None, "float")])
+def test_wrong_types_are_errors(key, value, kind):
+    # a bool is never taken for a number, and only ints and "1e-3"-like strings become floats
+    with pytest.raises(ConfigError) as err:
         config.load([], {key: value})
+    assert str(err.value) == f"parameter '{key}' must be {kind}, got {value!r} ({type(value).__name__})"
 
 
 @pytest.mark.parametrize("key, value", [("epochs", 1001), ("epochs", -1), ("batch_size", 0), ("lr", 0.0),
@@ -86,9 +107,52 @@ def test_out_of_range_values_are_errors(key, value):
         config.load([], {key: value})
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("lstm_init", "xavier", "must be one of pytorch, chrono"),
+    ("lr_schedule", "cosine", "must be one of constant, onecycle"),
+    ("loss", "huber", "must be one of l1, mse"),
+    ("select_by", "val_f1", "must be one of val_l1, val_roc_auc"),
+    ("device", "tpu", "must be one of auto, cpu, cuda"),
+    ("threshold_rule", "magic", "must be one of fixed, train_percentile, val_best_f1, val_best_balanced_accuracy, "
+                                "val_target_recall"),
+    ("grad_clip", -0.5, "must be >= 0 (0 turns clipping off)"),
+    ("patience", -1, "must be >= 0 (0 never stops early)"),
+    ("threshold_percentile", 100.5, "must be in (0, 100]"),
+    ("threshold_percentile", -1.0, "must be in (0, 100]"),
+    ("target_recall", 0.0, "must be in (0, 1]"),
+    ("target_recall", -0.1, "must be in (0, 1]"),
+    ("target_recall", 1.01, "must be in (0, 1]"),
+    ("threshold_value", 0.0, "must be > 0"),
+    ("seed", -1, "must be >= 0"),
+    ("val_anomaly_fraction", -0.1, "must be in [0, 1)"),
+    ("embedding_dim", 1025, "must be in 1..1024"),
+    ("batch_size", 4097, "must be in 1..4096"),
+    ("epochs", 1001, "must be in 0..1000 (0 only with a checkpoint)"),
+    ("lr", 1.5, "must be in (0, 1]"),
+    ("score_sigma", 20.5, "must be in [0, 20] samples (0: the tutorial's plain L1)"),
+])
+def test_a_bad_value_is_a_one_line_error_naming_the_key_the_rule_and_the_value(key, value, message):
+    with pytest.raises(ConfigError) as err:
+        config.load([], {key: value})
+    assert str(err.value) == f"parameter '{key}' {message}, got {value!r}"
+
+
+@pytest.mark.parametrize("key, value", [("grad_clip", 0.0), ("patience", 0), ("threshold_percentile", 100.0),
+                                        ("target_recall", 1.0), ("seed", 0), ("embedding_dim", 1),
+                                        ("embedding_dim", 1024), ("batch_size", 1), ("batch_size", 4096),
+                                        ("epochs", 1000), ("lr", 1.0), ("score_sigma", 0.0), ("score_sigma", 20.0),
+                                        ("val_anomaly_fraction", 0.999), ("lstm_init", "pytorch"),
+                                        ("epochs", 1), ("threshold_value", 0.5),
+                                        ("lr_schedule", "constant"), ("loss", "mse"), ("select_by", "val_l1"),
+                                        ("device", "cpu"), ("device", "cuda")])
+def test_values_on_the_edge_of_each_range_are_valid(key, value):
+    assert getattr(config.load([], {key: value}), key) == value
+
+
 def test_epochs_zero_needs_a_checkpoint(tmp_path):
-    with pytest.raises(ConfigError, match="unless a checkpoint"):
+    with pytest.raises(ConfigError) as err:
         config.load([], {"epochs": 0})
+    assert str(err.value) == "parameter 'epochs' must be > 0 unless a checkpoint is given, got 0"
     # the file alone is invalid; the -p that follows makes it valid: ranges are checked at the end
     zero = write(tmp_path / "zero.yaml", "epochs: 0\n")
     assert config.load([zero], {"checkpoint": "model.pt"}).epochs == 0
@@ -155,8 +219,10 @@ def test_replace_validates_again():
 def test_bad_files_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="params file not found"):
         config.load([tmp_path / "missing.yaml"])
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError) as err:
         config.load([write(tmp_path / "broken.yaml", "epochs: [1\n")])
-    with pytest.raises(ConfigError, match="must hold a mapping"):
+    assert str(err.value) == f"{tmp_path / 'broken.yaml'}: not valid YAML (while parsing a flow sequence); fix the file"
+    with pytest.raises(ConfigError) as err:
         config.load([write(tmp_path / "list.yaml", "- 1\n- 2\n")])
+    assert str(err.value) == f"{tmp_path / 'list.yaml'}: must hold a mapping of parameter: value, got list"
     assert config.load([write(tmp_path / "empty.yaml", "# nothing\n")]) == Config()

