@@ -124,6 +124,9 @@ def test_out_of_range_values_are_errors(key, value):
     ("target_recall", 1.01, "must be in (0, 1]"),
     ("threshold_value", 0.0, "must be > 0"),
     ("seed", -1, "must be >= 0"),
+    ("train_seed", -1, "must be >= 0 or null (null: the seed)"),
+    ("members", 0, "must be in 1..16"),
+    ("members", 17, "must be in 1..16"),
     ("val_anomaly_fraction", -0.1, "must be in [0, 1)"),
     ("embedding_dim", 1025, "must be in 1..1024"),
     ("batch_size", 4097, "must be in 1..4096"),
@@ -144,7 +147,8 @@ def test_a_bad_value_is_a_one_line_error_naming_the_key_the_rule_and_the_value(k
                                         ("val_anomaly_fraction", 0.999), ("lstm_init", "pytorch"),
                                         ("epochs", 1), ("threshold_value", 0.5),
                                         ("lr_schedule", "constant"), ("loss", "mse"), ("select_by", "val_l1"),
-                                        ("device", "cpu"), ("device", "cuda")])
+                                        ("device", "cpu"), ("device", "cuda"), ("train_seed", 0),
+                                        ("train_seed", None), ("members", 1), ("members", 16)])
 def test_values_on_the_edge_of_each_range_are_valid(key, value):
     assert getattr(config.load([], {key: value}), key) == value
 
@@ -226,3 +230,9 @@ def test_bad_files_are_one_line_errors(tmp_path):
         config.load([write(tmp_path / "list.yaml", "- 1\n- 2\n")])
     assert str(err.value) == f"{tmp_path / 'list.yaml'}: must hold a mapping of parameter: value, got list"
     assert config.load([write(tmp_path / "empty.yaml", "# nothing\n")]) == Config()
+
+
+def test_the_weight_seed_is_train_seed_else_seed():
+    assert Config(seed=5).weight_seed == 5
+    assert Config(seed=5, train_seed=0).weight_seed == 0  # 0 is a seed, not "unset"
+    assert Config(seed=5, train_seed=9).weight_seed == 9
