@@ -212,7 +212,9 @@ def threads_per_run(client: Any) -> int:
 
 @dataclass(frozen=True)
 class Job:
-    """What a worker needs for one run: nothing refers to the client's filesystem except run_options."""
+    """What a worker needs for one run. The config travels as text; paths in it (data_path, checkpoint)
+    and in run_options (--notebooks-dir) must exist on the worker's machine.
+    """
 
     name: str
     params_yaml: str  # the run's resolved config
@@ -243,7 +245,7 @@ def run_on_worker(job: Job) -> Outcome:
     from distributed import get_worker
 
     worker = get_worker()
-    worker.log_event(job.topic, {"run": job.name, "host": socket.gethostname()})
+    worker.log_event(job.topic, {"run": job.name})  # Dask adds the worker's address
     scratch = Path(tempfile.mkdtemp(prefix=f"ecgnb-{job.name}-", dir=worker.local_directory))
     try:
         params = scratch / runs.PARAMS
@@ -299,8 +301,6 @@ def die_with_parent(parent_pid: int) -> None:
 def child_main(argv: Sequence[str]) -> int:
     """``python -m ecgnb.sweep WORKER_PID ARGS…``: ``ecgnb ARGS…`` that dies with its worker."""
     die_with_parent(int(argv[0]))
-    from ecgnb import cli
-
     return cli.main(list(argv[1:]))
 
 
@@ -454,7 +454,6 @@ def headline(run_dir: Path, failure: str | None) -> str:
     return f" in {info.get('seconds')} s" + (f": {shown}" if shown else "")
 
 
-
 # ---------------------------------------------------------------- the whole study
 
 
@@ -496,6 +495,7 @@ def run_study(study: str, planned: Sequence[PlannedRun], *, reports_dir: Path, f
             say(f"  {name}: {why}")
     say(f"table: {reports_dir / study}.md and .html")
     return 1 if failures else 0
+
 
 if __name__ == "__main__":
     sys.exit(child_main(sys.argv[1:]))

@@ -6,11 +6,9 @@ an existing scheduler, and the real five notebooks on the smoke profile (2 setti
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
-import nbformat
 import psutil
 import pytest
 
@@ -18,7 +16,7 @@ from ecgnb import cli, config, runs, study_table, sweep
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from test_cli import WRITE_METRICS, notebook, one_error_line, run_cli
-from test_runs import METRICS_04, make_run
+from test_runs import METRICS_04, dead_pid, make_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -214,20 +212,18 @@ def test_a_failing_configuration_fails_alone_and_the_same_command_resumes(capsys
             f"(see {reports / 'st-epochs3-seed1' / '01_write.html'})") in err
     assert "| 2 | 2/2 | 0.850 ± 0.071 |" in out and "| 3 | 0/2 | – |" in out  # roc_auc 0.7 + seed/10
     assert (reports / "st.md").read_text() == out and "st-epochs3-seed1" in (reports / "index.md").read_text()
-    kept = {n: (reports / n / runs.STATUS).read_bytes() for n in ("st-epochs2-seed1", "st-epochs2-seed2")}
+    kept = (reports / "st-epochs2-seed2" / runs.STATUS).read_bytes()
+    stopped = reports / "st-epochs2-seed1"  # a run whose process vanished mid-way: incomplete
+    runs.update_status(stopped, status="running", pid=dead_pid())
 
     code, out, err = study(capsys, reports, tiny(tmp_path / "fixed"), *argv)  # the notebook fixed
     assert code == 0, err
-    assert "2 complete kept, 2 to run" in err and err.count("] start  ") == 2
-    assert all((reports / n / runs.STATUS).read_bytes() == b for n, b in kept.items())
+    assert "1 complete kept, 3 to run" in err and err.count("] start  ") == 3
+    assert "start  st-epochs2-seed2" not in err and (reports / "st-epochs2-seed2" / runs.STATUS).read_bytes() == kept
+    assert runs.read_status(stopped)["status"] == "complete"
     assert "| 3 | 2/2 | 0.850 ± 0.071 |" in out
 
-    stopped = reports / "st-epochs2-seed1"  # a run whose process vanished mid-way is redone
-    runs.update_status(stopped, status="running", pid=psutil.Process().pid + 10**6)
-    code, _, err = study(capsys, reports, tmp_path / "fixed", *argv)
-    assert code == 0 and "3 complete kept, 1 to run" in err and "start  st-epochs2-seed1" in err
-
-    started = {n: runs.read_status(reports / n)["started_at"] for n in kept}
+    started = {n: runs.read_status(reports / n)["started_at"] for n in ("st-epochs2-seed1", "st-epochs2-seed2")}
     time.sleep(1)  # run.json times are to the second
     code, _, err = study(capsys, reports, tmp_path / "fixed", *argv, "--force")
     assert code == 0 and "0 complete kept, 4 to run" in err
