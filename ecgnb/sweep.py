@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -184,10 +185,23 @@ def connect(workers: int, scheduler: str | None) -> Iterator[Any]:
         with client:
             yield client
         return
-    with dask.config.set(LOCAL_SCHEDULER):
+    with dask.config.set(LOCAL_SCHEDULER), ignoring_ctrl_c():
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
     with cluster, Client(cluster) as client:
         yield client
+
+
+@contextlib.contextmanager
+def ignoring_ctrl_c() -> Iterator[None]:
+    """Start processes that ignore Ctrl-C (the workers): only this command reacts, closing the cluster."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def default_workers(runs_to_do: int) -> int:
