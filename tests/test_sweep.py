@@ -324,12 +324,12 @@ def test_smoke_study_of_two_settings_by_two_seeds_on_two_workers(capsys, tmp_pat
             "--seeds", "1", "2", "--name", "sm", "--workers", "2", "--threads-per-run", "1", "--reports", str(reports)]
     code, out, err = run_cli(capsys, *argv)
     assert code == 0, err
-    names = [f"sm-embedding_dim{e}-seed{s}" for e in (4, 8) for s in (1, 2)]
-    assert sorted(p.name for p in reports.iterdir() if p.is_dir()) == names
-    for name in names:
+    planned = {f"sm-embedding_dim{e}-seed{s}": (e, s) for e in (4, 8) for s in (1, 2)}
+    assert sorted(p.name for p in reports.iterdir() if p.is_dir()) == list(planned)
+    for name, (embedding_dim, seed) in planned.items():
         info = runs.read_status(reports / name)
         assert info["status"] == "complete" and info["study"]["threads"] == 1, name
-        assert (info["parameters"]["embedding_dim"], info["parameters"]["seed"]) == (int(name[18]), int(name[-1]))
+        assert (info["parameters"]["embedding_dim"], info["parameters"]["seed"]) == (embedding_dim, seed)
         assert all((reports / name / f"{nb}.html").is_file() for nb in runs.NOTEBOOKS)
         checkpoint = reports / name / runs.CHECKPOINT
         assert checkpoint.stat().st_size > 0
