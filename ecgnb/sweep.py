@@ -417,6 +417,8 @@ def execute(client: Any, jobs: Sequence[Job], reports_dir: Path, progress: Progr
                         progress.requeued(name)
                 continue
             if kind == "started":
+                if item["run"] in progress.running:  # started again before a poll saw its worker die
+                    progress.requeued(item["run"])
                 if item["run"] not in results:  # a late message of a run that already finished
                     progress.started(item["run"], item["worker"])
                 continue
