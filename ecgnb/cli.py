@@ -2,6 +2,7 @@
 
     ecgnb run -f params/smoke.yaml -p epochs 3 --name quick   # reports/quick/*.html
     ecgnb study --seeds 42 43 44 --name seeds                  # reports/seeds-seed42 … + reports/seeds.md
+    ecgnb study -g embedding_dim=16,32 --seeds 1 2 --name e    # 4 runs on a local Dask cluster
     ecgnb compare quick default                                # side-by-side table
     ecgnb index                                                # reports/index.html + index.md
     ecgnb data --data ../shared/data/ECG5000.zip               # locate and verify the data
@@ -270,28 +271,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    from ecgnb import sweep
+
     root = runs.repo_root()
-    cfg, paths = resolve_config(args.file, args.param, args.data, root)
     reports_dir = reports_root(args.reports, root)
     check_name(args.name)
-    if len(set(args.seeds)) != len(args.seeds):
-        raise EcgnbError(f"--seeds {' '.join(map(str, args.seeds))}: each seed once")
-    configs = {f"{args.name}-seed{seed}": cfg.replace(seed=seed) for seed in args.seeds}
-    taken = [n for n in configs if (reports_dir / n).exists()]
-    if taken and not args.force:
-        raise EcgnbError(f"{reports_dir}: run folder(s) {', '.join(taken)} exist; pass --force to replace them "
-                         "or choose another --name")
-    for i, (name, seed_cfg) in enumerate(configs.items(), 1):
-        say(f"study {args.name}: seed {seed_cfg.seed} ({i}/{len(configs)})")
-        code = run(seed_cfg, name, reports_dir=reports_dir, force=args.force, hide_code=args.hide_code,
-                   notebooks_dir=args.notebooks_dir, params_files=paths, command=args.argv)
-        if code:
-            return code
-    md = runs.write_compare([reports_dir / n for n in configs], reports_dir / f"{args.name}.md",
-                            f"Seed study {args.name}")
-    print(md, end="")
-    say(f"table: {reports_dir / args.name}.md and .html")
-    return 0
+    grid = sweep.parse_grid(args.grid)
+    both = sorted(set(grid) & {key for key, _ in args.param})
+    if both:
+        raise EcgnbError(f"{', '.join(both)}: given with -p and -g; keep one")
+    seeds = args.seeds or [resolve_config(args.file, args.param, args.data, root)[0].seed]
+    planned = sweep.plan(args.name, grid, seeds,
+                         lambda extra: resolve_config(args.file, [*args.param, *extra], args.data, root)[0])
+    for name in (p.name for p in planned):
+        check_name(name)
+    run_options = ["--hide-code"] * args.hide_code + (["--notebooks-dir", str(args.notebooks_dir.resolve())]
+                                                      if args.notebooks_dir else [])
+    return sweep.run_study(args.name, planned, reports_dir=reports_dir, force=args.force, workers=args.workers,
+                           threads=args.threads_per_run, scheduler=args.scheduler, run_options=run_options,
+                           command=args.argv, say=say)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -387,6 +385,17 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--notebooks-dir", type=Path, help=argparse.SUPPRESS)  # tests: run other notebooks
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="ecgnb", description="Run, index and compare ecgnb reports (ECG5000 LSTM autoencoder).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -396,10 +405,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="run folder name (default: the first params file's name)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("study", help="the same run with several seeds, then their mean ± std")
+    p = sub.add_parser("study", help="a grid of configurations × seeds on Dask, then mean ± std per configuration")
     add_config_options(p)
-    p.add_argument("--seeds", type=int, nargs="+", required=True, metavar="SEED", help="one run per seed")
-    p.add_argument("--name", required=True, help="runs are NAME-seed<SEED>; the table is reports/NAME.md")
+    p.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                   help="one run per seed and configuration (default: the configuration's seed)")
+    p.add_argument("-g", "--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="one configuration per value (read as YAML); several -g: every combination")
+    p.add_argument("--name", required=True,
+                   help="runs are NAME-<KEY><VALUE>…-seed<SEED>; the table is reports/NAME.md")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, metavar="N",
+                       help="worker processes of a local Dask cluster, one run at a time each "
+                            "(default: one per core, at most one per run)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="use the Dask cluster at ADDRESS (tcp://host:8786) instead of a local one")
+    p.add_argument("--threads-per-run", type=positive_int, metavar="T",
+                   help="torch/OpenMP threads inside each run (default: a host's cores over its runs at once)")
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("compare", help="side-by-side table of runs (differing parameters and metrics)")

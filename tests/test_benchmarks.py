@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from benchmarks import train_speed
 from ecgnb import config, data
@@ -21,3 +22,17 @@ def test_time_to_quality_runs_the_default_recipe():
     assert cfg.select_by == "val_roc_auc"  # the recipe that needs validation anomalies
     got = train_speed.ecgnb_time_to_quality(tiny_split(), cfg, minutes=5)
     assert got["epochs"] == 2 and got["seq_per_s"] > 0 and np.isfinite(got["best_val_l1"])
+
+
+def test_study_speed_times_both_studies_and_prints_both_tables(tmp_path, capsys):
+    from benchmarks import study_speed
+    from test_cli import WRITE_METRICS, notebook
+
+    nbs = tmp_path / "nbs"
+    notebook(nbs / "01_write.ipynb", 'run_dir = ""\nparams_file = None', WRITE_METRICS)
+    got = study_speed.main(["--seeds", "1", "2", "--reports", str(tmp_path / "r"), "--",
+                            "--notebooks-dir", str(nbs)])
+    out = capsys.readouterr().out
+    assert got["runs"] == 2 and got["ratio"] == pytest.approx(got["sequential_s"] / got["parallel_s"], abs=0.02)
+    assert set(got["run_seconds"]["bench-seq"]) == {"bench-seq-seed1", "bench-seq-seed2"}
+    assert "# Study bench-seq" in out and "# Study bench-par" in out and "ratio: " in out
