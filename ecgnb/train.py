@@ -25,6 +25,7 @@ from ecgnb import __version__, score
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from ecgnb.model import RecurrentAutoencoder, as_sequences
+from ecgnb.progress import Reporter
 
 # A reused checkpoint must match the run on these: the seed decides which normals it trained
 # on (another seed's training set overlaps this run's test set), embedding_dim its shape.
@@ -126,6 +127,7 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
     start = time.perf_counter()
     # A redraw at most every 30 s: a few lines in a saved notebook, not one per epoch.
     bar = tqdm(range(1, cfg.epochs + 1), desc="training", unit="epoch", disable=not progress, mininterval=30)
+    reporter = Reporter(cfg.epochs, steps_per_epoch)  # for `ecgnb run`; a no-op unless it asks
     for epoch in bar:
         model.train()
         order = torch.randperm(len(x_train), generator=shuffler).to(device)
@@ -146,6 +148,7 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
             if scheduler is not None:
                 scheduler.step()
             total += loss.item() * len(idx)
+            reporter.step(epoch, batch)
         row = {"epoch": epoch, "train_loss": total / len(x_train), **validate(model, x_val, x_anom, cfg.score_sigma),
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
         criterion = row["val_l1"] if cfg.select_by == "val_l1" else -row["val_roc_auc"]  # lower is better
@@ -155,6 +158,7 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
         else:
             stale += 1
         rows.append(row)
+        reporter.epoch(row)
         bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "val_l1", "val_roc_auc") if k in row}
                         | {"best": f"{abs(best):.4g}"}, refresh=False)
         if (on_epoch is not None and on_epoch(row)) or (cfg.patience and stale >= cfg.patience):
