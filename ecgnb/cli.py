@@ -65,8 +65,8 @@ def check_data_arg(data: str) -> None:
 
 def resolve_config(files: Sequence[str | Path], params: Sequence[Sequence[str]], data: str | None,
                    root: Path) -> tuple[Config, list[Path]]:
-    """Defaults < each ``-f`` file < each ``-p`` < ``--data``; paths made absolute (see
-    :func:`relative_paths`); validated once."""
+    """Defaults < each ``-f`` file < each ``-p`` < ``--data``; paths made absolute (:func:`kernel_paths`
+    decides what the notebooks see of them); validated once."""
     paths = [find_params_file(f, root) for f in files] or [root / "params" / "default.yaml"]
     overrides: dict[str, Any] = {key: config.parse_value(value) for key, value in params}
     if data is not None:
@@ -229,11 +229,11 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     metrics = runs.key_metrics(runs.read_json(metrics_file)) if metrics_file.is_file() else {}
     runs.finish_status(run_dir, "complete", time.perf_counter() - start, metrics=metrics)
     page = pages.write_run_page(run_dir)
-    pages.write_index(run_dir.parent)
+    _, index_html = pages.write_index(run_dir.parent)
     headline = ", ".join(f"{k} {pages.fmt(metrics[k])}" for k in ("roc_auc", "f1", "balanced_accuracy")
                          if k in metrics)
     say(f"run {name} complete in {time.perf_counter() - start:.1f} s{': ' + headline if headline else ''}")
-    say(f"report: {page}")
+    say(f"report: {page}  all runs: {index_html}")
     return 0
 
 
@@ -280,6 +280,7 @@ def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hid
 def stop(run_dir: Path, nb: str, status: str, seconds: float, start: float, hide_code: bool, *,
          cell: int | None, error: str, code: int) -> int:
     """Record a failed or interrupted notebook: its report (if written), run.json, the index, one line."""
+    error = runs.hide_paths(error, runs.machine_paths(run_dir))  # run.json and the run's page travel too
     html_name = None
     try:
         html_name = finish_notebook(run_dir / f"{nb}.ipynb", hide_code)

@@ -9,7 +9,8 @@ the new lines in a background thread of the command and hands each record to a
 :data:`PLAIN_EVERY` seconds (plus the first and the last).
 
 A record: ``{"kind": "step"|"epoch", "epoch": n, "epochs": N, "batch": b, "batches": B,
-"seconds": s}``; an epoch record adds train_loss, val_l1, val_roc_auc (when measured) and best.
+"seconds": s}``; an epoch record adds train_loss, val_l1, val_roc_auc (when measured), best and,
+in an ensemble, member.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ STEP_EVERY = 5.0  # seconds between records inside one epoch
 PLAIN_EVERY = 5.0  # seconds between plain lines (no terminal)
 REDRAW_EVERY = 0.5  # seconds between redraws of the terminal bar
 POLL_EVERY = 0.5  # seconds between reads of the file
-EPOCH_KEYS = ("train_loss", "val_l1", "val_roc_auc", "best")  # copied from fit's history row
+EPOCH_KEYS = ("member", "train_loss", "val_l1", "val_roc_auc", "best")  # copied from fit's history row
 
 
 # ---------------------------------------------------------------- the kernel's side: writing
@@ -37,7 +38,9 @@ EPOCH_KEYS = ("train_loss", "val_l1", "val_roc_auc", "best")  # copied from fit'
 class Reporter:
     """Appends progress records to ``path`` (default: ``$ECGNB_PROGRESS``); does nothing without one.
 
-    Never stops training: a file that cannot be written turns the reporter off.
+    ``epochs`` is every epoch the training will run (all members of an ensemble together); the
+    reporter counts finished epochs itself, so members trained side by side can share it. Never
+    stops training: a file that cannot be written turns the reporter off.
     """
 
     def __init__(self, epochs: int, batches: int, path: str | Path | None = None,
@@ -45,17 +48,22 @@ class Reporter:
         self.path = Path(path) if path else (Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else None)
         self.epochs, self.batches, self.clock = epochs, batches, clock
         self.start = self.last = clock()
+        self.done = 0  # epochs finished
+        self.lock = threading.Lock()
 
-    def step(self, epoch: int, batch: int) -> None:
-        """Inside an epoch: a record when :data:`STEP_EVERY` seconds passed since the last one."""
+    def step(self, batch: int) -> None:
+        """Inside an epoch, after ``batch``: a record when :data:`STEP_EVERY` seconds passed since the last one."""
         if self.path is not None and self.clock() - self.last >= STEP_EVERY:
-            self._write({"kind": "step", "epoch": epoch, "batch": batch})
+            with self.lock:
+                self._write({"kind": "step", "epoch": self.done + 1, "batch": batch})
 
     def epoch(self, row: Mapping[str, Any]) -> None:
-        """After an epoch: always a record, with its losses."""
+        """After an epoch (``row``: fit's history row): always a record, with its losses."""
         if self.path is not None:
-            self._write({"kind": "epoch", "epoch": int(row["epoch"]),
-                         **{k: _plain(row[k]) for k in EPOCH_KEYS if k in row}})
+            with self.lock:
+                self.done += 1
+                self._write({"kind": "epoch", "epoch": self.done,
+                             **{k: _plain(row[k]) for k in EPOCH_KEYS if k in row}})
 
     def _write(self, record: dict[str, Any]) -> None:
         self.last = self.clock()
@@ -136,7 +144,7 @@ def done_epochs(record: Mapping[str, Any]) -> float:
 
 def describe(record: Mapping[str, Any]) -> str:
     """One line: epoch n/N, losses (after an epoch) or the batch (inside one), elapsed and remaining time."""
-    parts = [f"epoch {record['epoch']}/{record['epochs']}"]
+    parts = [f"epoch {record['epoch']}/{record['epochs']}", f"member {record['member']}" if "member" in record else ""]
     if record.get("kind") == "epoch":
         parts += [f"train {record['train_loss']:.2f}" if "train_loss" in record else "",
                   f"val L1 {record['val_l1']:.2f}" if "val_l1" in record else "",

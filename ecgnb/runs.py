@@ -340,12 +340,17 @@ def machine_paths(run_dir: str | Path) -> list[tuple[str, str]]:
     return sorted(pairs.items(), key=lambda pair: len(pair[0]), reverse=True)
 
 
+def hide_paths(text: str, aliases: Sequence[tuple[str, str]]) -> str:
+    """``text`` with each path of ``aliases`` (see :func:`machine_paths`) replaced by its short name."""
+    for long, short in aliases:
+        text = text.replace(long, short)
+    return text
+
+
 def _replace_paths(output: Any, aliases: Sequence[tuple[str, str]]) -> None:
     """Replace each path by its name in an output's text, data and traceback (in place)."""
     def scrub(text: str) -> str:
-        for long, short in aliases:
-            text = text.replace(long, short)
-        return text
+        return hide_paths(text, aliases)
 
     if isinstance(output.get("text"), str):
         output["text"] = scrub(output["text"])

@@ -148,7 +148,7 @@ def fit(model: RecurrentAutoencoder, train: np.ndarray, val: np.ndarray, cfg: Co
             if scheduler is not None:
                 scheduler.step()
             total += loss.item() * len(idx)
-            reporter.step(epoch, batch)
+            reporter.step(batch)
         row = {"epoch": epoch, "train_loss": total / len(x_train), **validate(model, x_val, x_anom, cfg.score_sigma),
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
         criterion = row["val_l1"] if cfg.select_by == "val_l1" else -row["val_roc_auc"]  # lower is better

@@ -190,6 +190,22 @@ def test_study_runs_each_seed_then_writes_mean_and_std(capsys, tmp_path, good_no
     assert code == 0 and "| seed | 1 | 3 |" in out and (tmp_path / "c.html").is_file()
 
 
+def test_a_failure_inside_ecgnb_leaves_no_path_of_this_machine(capsys, tmp_path, good_notebooks):
+    notebook(good_notebooks / "02_fail.ipynb", 'run_dir = ""',
+             "import pathlib\nfrom ecgnb import runs\nruns.read_json(pathlib.Path.cwd() / 'nothing.json')")
+    code, _, err = run_cli(capsys, "run", "--name", "f", "--reports", str(tmp_path / "reports"),
+                           "--notebooks-dir", str(good_notebooks))
+    run_dir = tmp_path / "reports" / "f"
+    assert code == 1 and "EcgnbError: ./nothing.json: not found" in err
+    assert runs.read_status(run_dir)["failure"]["error"].startswith("EcgnbError: ./nothing.json: not found")
+    executed = nbformat.read(run_dir / "02_fail.ipynb", as_version=4)
+    error, = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert any("<ecgnb>/ecgnb/runs.py" in line for line in error.traceback)  # the package's frame, by checkout
+    for name in ("02_fail.ipynb", "02_fail.html", "index.html"):
+        text = (run_dir / name).read_text()
+        assert str(tmp_path) not in text and str(REPO) not in text and sys.prefix not in text, name
+
+
 REPORT_PROGRESS = """\
 from ecgnb.progress import Reporter
 reporter = Reporter(epochs=3, batches=10)

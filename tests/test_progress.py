@@ -42,7 +42,7 @@ def test_reporter_without_a_file_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.delenv(progress.ENV_VAR, raising=False)
     monkeypatch.chdir(tmp_path)
     reporter = progress.Reporter(3, 4)
-    reporter.step(1, 1)
+    reporter.step(1)
     reporter.epoch({"epoch": 1, "train_loss": 1.0})
     assert reporter.path is None and list(tmp_path.iterdir()) == []
 
@@ -54,17 +54,26 @@ def test_reporter_writes_every_epoch_and_steps_at_most_every_few_seconds(tmp_pat
     reporter = progress.Reporter(2, 100, clock=clock)
     for batch in range(1, 101):  # one batch a second: a step record at 5 s, 10 s, ...
         clock.now += 1.0
-        reporter.step(1, batch)
+        reporter.step(batch)
     clock.now += 0.5
     reporter.epoch({"epoch": np.int64(1), "train_loss": np.float32(12.5), "val_l1": 11.25, "lr": 0.1, "best": True})
     clock.now += 0.5
-    reporter.step(2, 1)  # 0.5 s after the epoch record: none
+    reporter.step(1)  # 0.5 s after the epoch record: none
     got = records(target)
     steps = [r for r in got if r["kind"] == "step"]
-    assert [r["batch"] for r in steps] == list(range(5, 101, 5))
+    assert [(r["epoch"], r["batch"]) for r in steps] == [(1, b) for b in range(5, 101, 5)]
     assert [r["seconds"] for r in steps] == [float(b) for b in range(5, 101, 5)]
     assert got[-1] == {"kind": "epoch", "epoch": 1, "train_loss": 12.5, "val_l1": 11.25, "best": True,
                        "epochs": 2, "batches": 100, "seconds": 100.5}
+
+
+def test_members_side_by_side_share_one_count(tmp_path):
+    reporter = progress.Reporter(4, 10, path=tmp_path / "p.jsonl")  # 2 members x 2 epochs
+    for member, epoch in ((0, 1), (1, 1), (1, 2), (0, 2)):
+        reporter.epoch({"member": member, "epoch": epoch, "train_loss": 1.0})
+    got = records(tmp_path / "p.jsonl")
+    assert [(r["epoch"], r["member"]) for r in got] == [(1, 0), (2, 1), (3, 1), (4, 0)]
+    assert progress.describe(got[1]).startswith("epoch 2/4 · member 1 · train 1.00 · ")
 
 
 def test_reporter_that_cannot_write_turns_itself_off(tmp_path):
