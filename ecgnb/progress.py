@@ -29,6 +29,7 @@ STEP_EVERY = 5.0  # seconds between records inside one epoch
 PLAIN_EVERY = 5.0  # seconds between plain lines (no terminal)
 REDRAW_EVERY = 0.5  # seconds between redraws of the terminal bar
 POLL_EVERY = 0.5  # seconds between reads of the file
+FALLBACK_SIZE = (100, 24)  # columns and rows for a terminal that does not say (a pseudo-terminal of size 0)
 EPOCH_KEYS = ("member", "train_loss", "val_l1", "val_roc_auc", "best")  # copied from fit's history row
 
 
@@ -143,8 +144,12 @@ def done_epochs(record: Mapping[str, Any]) -> float:
 
 
 def describe(record: Mapping[str, Any]) -> str:
-    """One line: epoch n/N, losses (after an epoch) or the batch (inside one), elapsed and remaining time."""
-    parts = [f"epoch {record['epoch']}/{record['epochs']}", f"member {record['member']}" if "member" in record else ""]
+    """One line: epoch n/N, elapsed and remaining time, then losses (after an epoch) or the batch (inside one).
+    The time comes first: a terminal too narrow for the line cuts its end."""
+    seconds, done = record["seconds"], done_epochs(record)
+    left = f", about {clock_time(seconds * (record['epochs'] - done) / done)} left" if done > 0 else ""
+    parts = [f"epoch {record['epoch']}/{record['epochs']}", f"member {record['member']}" if "member" in record else "",
+             f"{clock_time(seconds)} elapsed{left}"]
     if record.get("kind") == "epoch":
         parts += [f"train {record['train_loss']:.2f}" if "train_loss" in record else "",
                   f"val L1 {record['val_l1']:.2f}" if "val_l1" in record else "",
@@ -152,9 +157,7 @@ def describe(record: Mapping[str, Any]) -> str:
                   "best so far" if record.get("best") else ""]
     elif "batch" in record:
         parts.append(f"batch {record['batch']}/{record.get('batches', '?')}")
-    seconds, done = record["seconds"], done_epochs(record)
-    left = f", about {clock_time(seconds * (record['epochs'] - done) / done)} left" if done > 0 else ""
-    return " · ".join(p for p in parts if p) + f" · {clock_time(seconds)} elapsed{left}"
+    return " · ".join(p for p in parts if p)
 
 
 class Display:
@@ -209,8 +212,18 @@ class Display:
 
         if self.bar is None:
             # the line (bar, then the text) is cut to the terminal's width, so \r redraws one line
-            self.bar = tqdm(total=record["epochs"], file=self.stream, dynamic_ncols=True, leave=True,
+            sized = has_size(self.stream)  # else tqdm would cut the line to 0 columns and hide it below row 0
+            self.bar = tqdm(total=record["epochs"], file=self.stream, dynamic_ncols=sized, leave=True,
+                            ncols=None if sized else FALLBACK_SIZE[0], nrows=None if sized else FALLBACK_SIZE[1],
                             bar_format=self.indent + "training {percentage:3.0f}%|{bar:16}| {desc}", mininterval=0)
         self.bar.n = done_epochs(record)
         self.bar.set_description_str(describe(record), refresh=False)
         self.bar.refresh()
+
+
+def has_size(stream: IO[str]) -> bool:
+    """Whether the terminal behind ``stream`` says how many columns and rows it has."""
+    try:
+        return all(os.get_terminal_size(stream.fileno()))
+    except (AttributeError, OSError, ValueError):
+        return False

@@ -221,8 +221,8 @@ def test_run_shows_the_kernels_training_progress(capsys, tmp_path, good_notebook
     assert code == 0, err
     lines = err.splitlines()
     start = lines.index("[2/2] 02_train … ")
-    assert lines[start + 1].startswith("  epoch 1/3 · train 29.00 · val L1 19.00 · ")
-    assert lines[start + 2].startswith("  epoch 3/3 · train 27.00 · val L1 17.00 · ")  # epoch 2: too soon after 1
+    assert lines[start + 1].startswith("  epoch 1/3 · 0:") and lines[start + 1].endswith(" · train 29.00 · val L1 19.00")
+    assert lines[start + 2].startswith("  epoch 3/3 · 0:") and lines[start + 2].endswith(" · train 27.00 · val L1 17.00")
     assert lines[start + 3].startswith("[2/2] 02_train done in ")
     assert "[1/2] 01_write … done in " in err  # a notebook without progress keeps its one line
     assert len((tmp_path / "p" / runs.PROGRESS).read_text().splitlines()) == 3

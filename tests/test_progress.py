@@ -73,7 +73,7 @@ def test_members_side_by_side_share_one_count(tmp_path):
         reporter.epoch({"member": member, "epoch": epoch, "train_loss": 1.0})
     got = records(tmp_path / "p.jsonl")
     assert [(r["epoch"], r["member"]) for r in got] == [(1, 0), (2, 1), (3, 1), (4, 0)]
-    assert progress.describe(got[1]).startswith("epoch 2/4 · member 1 · train 1.00 · ")
+    assert progress.describe(got[1]).startswith("epoch 2/4 · member 1 · 0:")
 
 
 def test_reporter_that_cannot_write_turns_itself_off(tmp_path):
@@ -101,14 +101,14 @@ def test_fit_reports_each_epoch(tmp_path, monkeypatch):
 def test_describe_an_epoch_with_the_time_left():
     # 3 of 10 epochs in 30 s: 10 s an epoch, 7 to go, 70 s left
     line = progress.describe(epoch_record(3, 10, 30.0, val_roc_auc=0.98765, best=True))
-    assert line == ("epoch 3/10 · train 27.00 · val L1 17.00 · val ROC-AUC 0.9877 · best so far · "
-                    "0:30 elapsed, about 1:10 left")
+    assert line == ("epoch 3/10 · 0:30 elapsed, about 1:10 left · train 27.00 · val L1 17.00 · "
+                    "val ROC-AUC 0.9877 · best so far")
 
 
 def test_describe_a_step_inside_an_epoch():
     # epoch 2 of 4, batch 5 of 10: 1.5 epochs in 90 s, 2.5 to go, 150 s left
     line = progress.describe({"kind": "step", "epoch": 2, "epochs": 4, "batch": 5, "batches": 10, "seconds": 90})
-    assert line == "epoch 2/4 · batch 5/10 · 1:30 elapsed, about 2:30 left"
+    assert line == "epoch 2/4 · 1:30 elapsed, about 2:30 left · batch 5/10"
     assert progress.clock_time(3725) == "1:02:05"
 
 

@@ -43,7 +43,7 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path):
     assert "smoke" in (tmp_path / "index.md").read_text()
     assert "[5/5] 05_visualize" in err
     # live progress (stderr is not a terminal here: plain lines), then the notebook's own end line
-    assert "[2/5] 02_train … \n  epoch 1/2 · " in err and "\n  epoch 2/2 · train " in err
+    assert "[2/5] 02_train … \n  epoch 1/2 · " in err and "\n  epoch 2/2 · 0:" in err
     assert "\n[2/5] 02_train done in " in err
     assert "[3/5] 03_threshold … done in " in err
 
