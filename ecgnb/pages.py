@@ -24,7 +24,8 @@ SEED_STUDY_METRICS = ("roc_auc", "f1", "balanced_accuracy", *runs.BASELINE_METRI
 MISSING = "–"
 
 METRIC_NAMES = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "balanced_accuracy": "balanced accuracy", "f1": "F1",
-                "recall": "recall", "specificity": "specificity", "precision": "precision", "threshold": "threshold"}
+                "recall": "recall", "specificity": "specificity", "precision": "precision",
+                "threshold": "threshold (each on its own score)"}
 # (figure file, caption, the notebook that draws it): the figures a reader looks at first
 KEY_FIGURES = (
     ("roc_pr", "ROC and precision-recall curves on the test set", "04_evaluate"),
@@ -236,8 +237,10 @@ def write_run_page(run_dir: str | Path) -> Path:
     figures = [(name, caption, nb) for name, caption, nb in KEY_FIGURES
                if (run_dir / runs.FIGURES / f"{name}.png").is_file()]
     if figures:
-        parts.append("<h2>Key figures</h2>\n<div class=\"figures\">" + "\n".join(
-            f'<figure><img src="{runs.FIGURES}/{name}.png" alt="{html.escape(caption)}">'
+        parts.append("<h2>Key figures</h2>\n<p class=\"note\">Click a figure for its full size.</p>\n"
+                     "<div class=\"figures\">" + "\n".join(
+            f'<figure><a href="{runs.FIGURES}/{name}.png"><img src="{runs.FIGURES}/{name}.png" '
+            f'alt="{html.escape(caption)}"></a>'
             f"<figcaption>{html.escape(caption)} ({_notebook_link(run_dir, nb)})</figcaption></figure>"
             for name, caption, nb in figures) + "</div>")
     parts += ["<h2>Notebooks and files</h2>", _notebook_table(run_dir, info), _file_links(run_dir)]
