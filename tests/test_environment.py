@@ -1,6 +1,8 @@
 """environment.yml (conda) and pyproject.toml (pip) describe the same environment."""
 
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,6 +49,41 @@ def test_makefile_looks_for_the_same_versions():
     assert f"PY_RANGE := {TESTED[0]} to {TESTED[-1]}" in makefile
     assert "(3, 10) <= sys.version_info[:2] <= (3, 13)" in makefile
     assert all(f"python{v}" in makefile for v in TESTED)
+
+
+def fake_pythons(folder: Path, fits: dict[str, bool]) -> None:
+    """Executables named like Pythons that pass (or fail) the Makefile's version check."""
+    folder.mkdir()
+    for name, ok in fits.items():
+        (folder / name).write_text(f"#!/bin/sh\nexit {0 if ok else 1}\n")
+        (folder / name).chmod(0o755)
+
+
+def make(tmp_path: Path, path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``make -B setup`` on a copy of the Makefile, with only ``path`` on the PATH."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "pyproject.toml").touch()
+    return subprocess.run([shutil.which("make"), "-B", "setup", *args], cwd=tmp_path, capture_output=True,
+                          text=True, env={"PATH": str(path)}, timeout=60)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_makefile_prefers_python3_then_the_newest_that_fits(tmp_path):
+    bin_dir = tmp_path / "bin"
+    fake_pythons(bin_dir, {"python3": False, "python3.13": False, "python3.12": True, "python3.10": True})
+    assert "python3.12 -m venv .venv" in make(tmp_path, bin_dir, "-n").stdout
+    (bin_dir / "python3").write_text("#!/bin/sh\nexit 0\n")
+    assert "python3 -m venv .venv" in make(tmp_path, bin_dir, "-n").stdout
+    assert "/opt/py/bin/python -m venv .venv" in make(tmp_path, bin_dir, "-n", "PYTHON=/opt/py/bin/python").stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_makefile_without_a_python_that_fits_says_what_to_install(tmp_path):
+    bin_dir = tmp_path / "bin"
+    fake_pythons(bin_dir, {"python3": False, "python3.9": True})
+    done = make(tmp_path, bin_dir)
+    assert done.returncode != 0 and not (tmp_path / ".venv").exists()
+    assert "error: no Python 3.10 to 3.13 with venv found" in done.stderr and "PYTHON=/path/to/python3.x" in done.stderr
 
 
 def test_torch_is_pinned_to_the_cpu_wheel():
