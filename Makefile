@@ -1,5 +1,10 @@
 # ecgnb: `make report` sets up and renders the default report; `make test` runs every check.
-PYTHON ?= python3.11
+# Python 3.10 to 3.13 (pyproject.toml's requires-python): python3 when its version fits, else the newest
+# python3.13 … python3.10 on PATH that runs and has venv; `make setup PYTHON=/path/to/python` chooses one.
+PY_RANGE := 3.10 to 3.13
+PY_FITS := import sys, venv, ensurepip; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 13))
+PY_CANDIDATES := python3 python3.13 python3.12 python3.11 python3.10
+PYTHON ?= $(firstword $(foreach p,$(PY_CANDIDATES),$(shell $(p) -c '$(PY_FITS)' >/dev/null 2>&1 && echo $(p))))
 VENV   := .venv
 BIN    := $(VENV)/bin
 NAME   ?= default
@@ -10,6 +15,9 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize
 .PHONY: setup report test test-notebooks test-machines mutation lab notebooks clean
 
 $(BIN)/ecgnb: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: no Python $(PY_RANGE) with venv found (tried $(PY_CANDIDATES);" \
+	  "python3 here: $(or $(shell python3 --version 2>/dev/null),none)); install one (Debian/Ubuntu:" \
+	  "apt-get install python3-venv) or pass PYTHON=/path/to/python3.x" >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .

@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from ecgnb import config, runs
+from ecgnb import config, pages, progress, runs
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 
 KERNEL = "python3"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-PATH_KEYS = ("data_path", "checkpoint")  # made absolute: the notebooks run in notebooks/, not the caller's cwd
+PATH_KEYS = ("data_path", "checkpoint")  # made absolute here: the notebooks run in the run folder, not the caller's cwd
 
 
 # ---------------------------------------------------------------- messages
@@ -66,7 +66,8 @@ def check_data_arg(data: str) -> None:
 
 def resolve_config(files: Sequence[str | Path], params: Sequence[Sequence[str]], data: str | None,
                    root: Path) -> tuple[Config, list[Path]]:
-    """Defaults < each ``-f`` file < each ``-p`` < ``--data``; paths made absolute; validated once."""
+    """Defaults < each ``-f`` file < each ``-p`` < ``--data``; paths made absolute (:func:`kernel_paths`
+    decides what the notebooks see of them); validated once."""
     paths = [find_params_file(f, root) for f in files] or [root / "params" / "default.yaml"]
     overrides: dict[str, Any] = {key: config.parse_value(value) for key, value in params}
     if data is not None:
@@ -75,6 +76,25 @@ def resolve_config(files: Sequence[str | Path], params: Sequence[Sequence[str]],
     cfg = config.load(paths, overrides)
     absolute = {k: str(Path(getattr(cfg, k)).resolve()) for k in PATH_KEYS if getattr(cfg, k)}
     return (cfg.replace(**absolute) if absolute else cfg), paths
+
+
+def kernel_paths(cfg: Config, run_dir: Path) -> tuple[Config, str | None]:
+    """What the notebooks see of the paths a user gave, so that no absolute path reaches a report.
+
+    ``checkpoint`` becomes relative to the run folder, where the notebooks run (a run reusing another's
+    model reads ``../other/model.pt``). ``data_path`` goes to the kernels as ``$ECGNB_DATA`` and is null
+    in the run's parameters: where the data lay is no part of the result (``data.json`` records the
+    files and their fingerprint). Returns the config and the data path (None when not given).
+    """
+    data = str(Path(cfg.data_path).resolve()) if cfg.data_path else None
+    checkpoint = os.path.relpath(cfg.checkpoint, run_dir.resolve()) if cfg.checkpoint else None
+    return cfg.replace(data_path=None, checkpoint=checkpoint), data
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """A params file as run.json records it: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else path.name
 
 
 def check_name(name: str) -> str:
@@ -118,7 +138,7 @@ def prepare_run_dir(run_dir: Path, force: bool) -> None:
 
 
 def execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path) -> None:
-    """papermill, quiet, in the notebooks folder, with the environment's python3 kernel."""
+    """papermill, quiet, in ``cwd``, with the environment's python3 kernel."""
     import papermill
 
     papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
@@ -148,7 +168,7 @@ def finish_notebook(output: Path, hide_code: bool) -> str | None:
     """Clean and render an executed copy if papermill wrote one; the HTML's name, or None."""
     if not output.is_file():
         return None
-    runs.clean_notebook(output)
+    runs.clean_notebook(output, run_dir=output.parent)
     return render_html(output, hide_code).name
 
 
@@ -156,11 +176,18 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def kernel_env(root: Path) -> dict[str, str | None]:
-    """Put the repository first on the kernel's PYTHONPATH (it runs in notebooks/); return the old value."""
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(root), *([old] if old else [])])
-    return {"PYTHONPATH": old}
+def kernel_env(root: Path, progress_file: Path, data_path: str | None = None) -> dict[str, str | None]:
+    """The kernels' environment: the repository first on PYTHONPATH (they run in the run folder), the
+    file where training reports its progress and, when given, the data; returns the old values for
+    :func:`restore_env`."""
+    from ecgnb.data import ENV_VAR as DATA_ENV_VAR
+
+    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", progress.ENV_VAR, DATA_ENV_VAR)}
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(root), *([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else [])])
+    os.environ[progress.ENV_VAR] = str(progress_file)
+    if data_path:
+        os.environ[DATA_ENV_VAR] = data_path
+    return saved
 
 
 def restore_env(saved: dict[str, str | None]) -> None:
@@ -180,20 +207,21 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     root = runs.repo_root()
     check_name(name)
     folder, notebooks = notebook_list(notebooks_dir, root)
-    run_dir = reports_dir / name
+    run_dir = Path(reports_dir).resolve() / name
     prepare_run_dir(run_dir, force)
     (run_dir / runs.FIGURES).mkdir()
-    params_path = run_dir / runs.PARAMS
-    runs.write_text_atomic(params_path, config.to_yaml(cfg))
+    cfg, data_path = kernel_paths(cfg, run_dir)
+    runs.write_text_atomic(run_dir / runs.PARAMS, config.to_yaml(cfg))
     runs.start_status(run_dir, name, cfg, notebooks, command=["ecgnb", *command],
-                      params_files=[str(p) for p in params_files], hide_code=hide_code)
+                      params_files=[shown_path(p, root) for p in params_files], hide_code=hide_code)
+    pages.write_run_page(run_dir)
     say(f"run {name}: {len(notebooks)} notebooks → {run_dir}")
-    saved_env = kernel_env(root)
+    saved_env = kernel_env(root, run_dir / runs.PROGRESS, data_path)
     start = time.perf_counter()
     try:
         for i, nb in enumerate(notebooks, 1):
             code = run_one(run_dir, folder, nb, f"[{i}/{len(notebooks)}]", first=i == 1, hide_code=hide_code,
-                           params_path=params_path, start=start)
+                           start=start)
             if code:
                 return code
     finally:
@@ -201,49 +229,59 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     metrics_file = run_dir / runs.METRICS
     metrics = runs.key_metrics(runs.read_json(metrics_file)) if metrics_file.is_file() else {}
     runs.finish_status(run_dir, "complete", time.perf_counter() - start, metrics=metrics)
-    index_md, index_html = runs.write_index(reports_dir)
-    headline = ", ".join(f"{k} {runs.fmt(metrics[k])}" for k in ("roc_auc", "f1", "balanced_accuracy") if k in metrics)
+    page = pages.write_run_page(run_dir)
+    _, index_html = pages.write_index(run_dir.parent)
+    headline = ", ".join(f"{k} {pages.fmt(metrics[k])}" for k in ("roc_auc", "f1", "balanced_accuracy")
+                         if k in metrics)
     say(f"run {name} complete in {time.perf_counter() - start:.1f} s{': ' + headline if headline else ''}")
-    say(f"report: {run_dir}/  index: {index_html}")
+    say(f"report: {page}  all runs: {index_html}")
     return 0
 
 
-def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hide_code: bool,
-            params_path: Path, start: float) -> int:
-    """Execute, clean and render one notebook; record it in run.json. 0, or the run's exit code."""
+def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hide_code: bool, start: float) -> int:
+    """Execute (in the run folder, so every path the notebook sees is relative), clean and render one
+    notebook, showing training progress while it runs; record it in run.json. 0, or the run's exit code."""
     from papermill.exceptions import PapermillExecutionError
 
     output = run_dir / f"{nb}.ipynb"
-    parameters: dict[str, Any] = {"run_dir": str(run_dir)}
+    parameters: dict[str, Any] = {"run_dir": "."}
     if first:
-        parameters["params_file"] = str(params_path)
+        parameters["params_file"] = runs.PARAMS
     runs.update_notebook(run_dir, nb, status="running")
     say(f"{step} {nb} … ", end="")
+    display = progress.Display(sys.stderr, opening="\n")  # its lines, if any, go below this one
+
+    def outcome(text: str) -> None:
+        say(f"{step} {nb} {text}" if display.shown else text)
+
     t0 = time.perf_counter()
     try:
-        execute(folder / f"{nb}.ipynb", output, parameters, folder)
+        with progress.following(run_dir / runs.PROGRESS, display):
+            execute(folder / f"{nb}.ipynb", output, parameters, run_dir)
     except KeyboardInterrupt:
-        say("interrupted")
+        outcome("interrupted")
         return stop(run_dir, nb, "interrupted", time.perf_counter() - t0, start, hide_code, cell=None,
                     error="KeyboardInterrupt", code=130)
     except PapermillExecutionError as err:
-        say("failed")
+        outcome("failed")
         return stop(run_dir, nb, "failed", time.perf_counter() - t0, start, hide_code, cell=err.exec_count,
-                     error=one_line(f"{err.ename}: {err.evalue}" if err.evalue else err.ename), code=1)
+                    error=one_line(f"{err.ename}: {err.evalue}" if err.evalue else err.ename), code=1)
     except Exception as err:  # noqa: BLE001 - a dead kernel, a timeout: the run failed, say why in one line
-        say("failed")
+        outcome("failed")
         return stop(run_dir, nb, "failed", time.perf_counter() - t0, start, hide_code, cell=None,
                     error=one_line(f"{type(err).__name__}: {err}"), code=1)
     seconds = time.perf_counter() - t0
     html_name = finish_notebook(output, hide_code)
     runs.update_notebook(run_dir, nb, status="done", seconds=round(seconds, 1), html=html_name)
-    say(f"done in {seconds:.1f} s")
+    pages.write_run_page(run_dir)
+    outcome(f"done in {seconds:.1f} s")
     return 0
 
 
 def stop(run_dir: Path, nb: str, status: str, seconds: float, start: float, hide_code: bool, *,
          cell: int | None, error: str, code: int) -> int:
     """Record a failed or interrupted notebook: its report (if written), run.json, the index, one line."""
+    error = runs.hide_paths(error, runs.machine_paths(run_dir))  # run.json and the run's page travel too
     html_name = None
     try:
         html_name = finish_notebook(run_dir / f"{nb}.ipynb", hide_code)
@@ -252,7 +290,8 @@ def stop(run_dir: Path, nb: str, status: str, seconds: float, start: float, hide
     runs.update_notebook(run_dir, nb, status=status, seconds=round(seconds, 1), html=html_name)
     failure = {"notebook": nb, "cell": cell, "error": error, "html": html_name}
     runs.finish_status(run_dir, status, time.perf_counter() - start, failure=failure)
-    runs.write_index(run_dir.parent)
+    pages.write_run_page(run_dir)
+    pages.write_index(run_dir.parent)
     where = f" at cell [{cell}]" if cell is not None else ""
     see = f" (see {run_dir / html_name})" if html_name else ""
     say(f"error: {nb} {status}{where}: {error}{see}")
@@ -297,7 +336,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     reports_dir = reports_root(args.reports, root)
     dirs = [find_run(r, reports_dir) for r in args.runs]
     out = Path(args.out) if args.out else reports_dir / "compare.md"
-    md = runs.write_compare(dirs, out, "Compare " + ", ".join(d.name for d in dirs))
+    md = pages.write_compare(dirs, out, "Compare " + ", ".join(d.name for d in dirs))
     print(md, end="")
     say(f"table: {out}")
     return 0
@@ -314,7 +353,8 @@ def find_run(name: str, reports_dir: Path) -> Path:
 
 def cmd_index(args: argparse.Namespace) -> int:
     reports_dir = reports_root(args.reports, runs.repo_root())
-    md_path, html_path = runs.write_index(reports_dir)
+    pages.write_run_pages(reports_dir)
+    md_path, html_path = pages.write_index(reports_dir)
     print(md_path.read_text(), end="")
     say(f"index: {html_path} and {md_path.name}")
     return 0
@@ -345,13 +385,13 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     lab = root / "reports" / "lab"
     if lab.exists():
         shutil.rmtree(lab)  # the notebooks' own scratch run: start it afresh with the current defaults
-    saved_env = kernel_env(root)
+    saved_env = kernel_env(root, lab / runs.PROGRESS)
     try:
         for i, nb in enumerate(runs.NOTEBOOKS, 1):
-            refresh_notebook(folder / f"{nb}.ipynb", f"[{i}/{len(runs.NOTEBOOKS)}]")
+            refresh_notebook(folder / f"{nb}.ipynb", f"[{i}/{len(runs.NOTEBOOKS)}]", lab)
         reference.write(lab, folder / reference.REFERENCE)
         # 04_evaluate compared the run with the old reference: once more, against the new one (no training)
-        refresh_notebook(folder / f"{REFERENCE_NOTEBOOK}.ipynb", "[reference]")
+        refresh_notebook(folder / f"{REFERENCE_NOTEBOOK}.ipynb", "[reference]", lab)
     finally:
         restore_env(saved_env)
     say(f"notebooks and {reference.REFERENCE} refreshed: review `git diff notebooks/`, then commit")
@@ -361,13 +401,16 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 REFERENCE_NOTEBOOK = "04_evaluate"  # the notebook that compares a run with the reference
 
 
-def refresh_notebook(path: Path, step: str) -> None:
-    """Execute one committed notebook in place with its own defaults and clean it for git."""
+def refresh_notebook(path: Path, step: str, run_dir: Path) -> None:
+    """Execute one committed notebook in place with its own defaults (its run folder ``run_dir``),
+    showing training progress, and clean it for git."""
     say(f"{step} {path.stem} … ", end="")
+    display = progress.Display(sys.stderr, opening="\n")
     t0 = time.perf_counter()
-    execute(path, path, {}, path.parent)  # no parameters: papermill injects no cell
-    runs.clean_notebook(path, committed=True)
-    say(f"done in {time.perf_counter() - t0:.1f} s")
+    with progress.following(run_dir / runs.PROGRESS, display):
+        execute(path, path, {}, path.parent)  # no parameters: papermill injects no cell
+    runs.clean_notebook(path, committed=True, run_dir=run_dir)
+    say(f"{step + ' ' + path.stem + ' ' if display.shown else ''}done in {time.perf_counter() - t0:.1f} s")
 
 
 # ---------------------------------------------------------------- the parser

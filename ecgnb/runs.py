@@ -7,17 +7,16 @@ be re-run alone.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import platform
 import socket
-import statistics
 import subprocess
+import sys
 from datetime import datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ecgnb import config
 from ecgnb.config import Config
@@ -35,6 +34,7 @@ THRESHOLD = "threshold.json"  # the chosen threshold and rule (03)
 METRICS = "metrics.json"  # held-out and tutorial-protocol metrics (04)
 FIGURES = "figures"  # PNG figures of every notebook
 STATUS = "run.json"  # status, timings, versions (the CLI)
+PROGRESS = "progress.jsonl"  # training progress records for the CLI (02, when the CLI runs it)
 
 
 def path(run_dir: str | Path, name: str) -> Path:
@@ -277,12 +277,11 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
             metrics = key_metrics(json.loads((run_dir / METRICS).read_text()))
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
             metrics = {}
-    html_files = [p.name for p in sorted(run_dir.glob("*.html"))]
     status = effective_status(info) if info else "manual"  # manual: notebooks run by hand, no run.json
     failure = info.get("failure") or {}
     return {"name": run_dir.name, "dir": run_dir, "status": status, "failure": failure,
             "started_at": info.get("started_at"), "seconds": info.get("seconds"),
-            "parameters": parameters or {}, "metrics": metrics, "html": html_files}
+            "parameters": parameters or {}, "metrics": metrics}
 
 
 def run_folders(reports_dir: str | Path) -> list[Path]:
@@ -294,192 +293,20 @@ def run_folders(reports_dir: str | Path) -> list[Path]:
             if p.is_dir() and not p.name.startswith(".") and ((p / STATUS).is_file() or (p / PARAMS).is_file())]
 
 
-# ---------------------------------------------------------------- tables: markdown and HTML
-
-INDEX_PARAMS = ("embedding_dim", "epochs", "batch_size", "threshold_rule", "seed")
-INDEX_METRICS = ("roc_auc", "pr_auc", "balanced_accuracy", "f1", "recall", "specificity")
-SEED_STUDY_METRICS = ("roc_auc", "f1", "balanced_accuracy", *BASELINE_METRICS)  # plus the tutorial counts
-MISSING = "–"
-
-
-def fmt(value: Any) -> str:
-    """A table cell: floats to 3 decimals, None as a dash."""
-    if value is None:
-        return MISSING
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
-def fmt_param(value: Any) -> str:
-    """A parameter as YAML would write it (``null``, ``true``, ``0.0003``), never rounded."""
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    return str(value)
-
-
-def fmt_seconds(value: float | None) -> str:
-    return MISSING if value is None else f"{value:.1f}"
-
-
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A GitHub-flavoured markdown table (cells are str()-ed; pipes escaped)."""
-    def line(cells: Sequence[Any]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
-
-    return "\n".join([line(headers), line(["---"] * len(headers)), *(line(r) for r in rows)]) + "\n"
-
-
-def html_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], raw_columns: Sequence[str] = ()) -> str:
-    """An HTML table via pandas; every cell escaped except those in ``raw_columns`` (links)."""
-    import pandas as pd
-
-    frame = pd.DataFrame([list(r) for r in rows], columns=list(headers), dtype=object)
-    for column in frame.columns:
-        if column not in raw_columns:
-            frame[column] = frame[column].map(lambda v: html.escape(str(v)))
-    return frame.to_html(index=False, escape=False, border=0, classes="runs")
-
-
-def html_page(title: str, *parts: str) -> str:
-    """A small standalone HTML page."""
-    style = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-             "table.runs{border-collapse:collapse;font-size:0.9em}"
-             "table.runs th,table.runs td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:right}"
-             "table.runs th{background:#f3f3f3}table.runs td:first-child{text-align:left}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n" + "\n".join(parts)
-            + "\n</body></html>\n")
-
-
-def _status_cell(summary: Mapping[str, Any]) -> str:
-    failure = summary["failure"]
-    if summary["status"] in ("failed", "interrupted") and failure.get("notebook"):
-        cell = f" [{failure['cell']}]" if failure.get("cell") is not None else ""
-        return f"{summary['status']}: {failure['notebook']}{cell}"
-    return summary["status"]
-
-
-def _tutorial_cell(metrics: Mapping[str, Any], kind: str) -> str:
-    got, total = metrics.get(f"tutorial_{kind}_correct"), metrics.get(f"tutorial_{kind}_total")
-    return MISSING if got is None else f"{got}/{total}"
-
-
-def index_rows(reports_dir: str | Path) -> tuple[list[str], list[list[Any]], list[list[tuple[str, str]]]]:
-    """Headers, one row per run (newest first) and, per row, its notebook links (label, href)."""
-    headers = ["run", "status", "started", *INDEX_PARAMS, *INDEX_METRICS,
-               "tutorial normals", "tutorial anomalies", "seconds"]
-    summaries = [run_summary(p) for p in run_folders(reports_dir)]
-    summaries.sort(key=lambda s: (s["started_at"] or "", s["name"]), reverse=True)
-    rows, links = [], []
-    for s in summaries:
-        started = (s["started_at"] or "")[:16].replace("T", " ") or MISSING
-        rows.append([s["name"], _status_cell(s), started,
-                     *(fmt_param(s["parameters"].get(k)) if s["parameters"] else MISSING for k in INDEX_PARAMS),
-                     *(fmt(s["metrics"].get(k)) for k in INDEX_METRICS),
-                     _tutorial_cell(s["metrics"], "normal"), _tutorial_cell(s["metrics"], "anomaly"),
-                     fmt_seconds(s["seconds"])])
-        links.append([(Path(h).stem.split("_")[0], f"{s['name']}/{h}") for h in s["html"]])
-    return headers, rows, links
-
-
-def write_index(reports_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``index.md`` and ``index.html`` listing every run folder; return both paths."""
-    reports_dir = Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    headers, rows, links = index_rows(reports_dir)
-    md_rows = [[*r, " ".join(f"[{label}]({href})" for label, href in ls) or MISSING] for r, ls in zip(rows, links)]
-    html_rows = [[*r, " ".join(f'<a href="{html.escape(href)}">{html.escape(label)}</a>' for label, href in ls)
-                  or MISSING] for r, ls in zip(rows, links)]
-    note = (f"{len(rows)} run(s). Metrics are on the held-out test set; tutorial columns count test normals "
-            "at or below the threshold and the first anomalies above it.")
-    md = f"# ecgnb runs\n\n{note}\n\n" + markdown_table([*headers, "notebooks"], md_rows) if rows \
-        else "# ecgnb runs\n\nNo runs yet: `ecgnb run`.\n"
-    table = html_table([*headers, "notebooks"], html_rows, raw_columns=["notebooks"]) if rows \
-        else "<p>No runs yet: <code>ecgnb run</code>.</p>"
-    md_path, html_path = reports_dir / "index.md", reports_dir / "index.html"
-    write_text_atomic(md_path, md)
-    write_text_atomic(html_path, html_page("ecgnb runs", f"<p>{html.escape(note)}</p>" if rows else "", table))
-    return md_path, html_path
-
-
-# ---------------------------------------------------------------- comparing runs
-
-
-def is_seed_study(parameters: Sequence[Mapping[str, Any]]) -> bool:
-    """Two or more runs whose parameters are equal except ``seed``, which differs in each."""
-    if len(parameters) < 2:
-        return False
-    rest = [{k: v for k, v in p.items() if k != "seed"} for p in parameters]
-    return all(r == rest[0] for r in rest) and len({p.get("seed") for p in parameters}) == len(parameters)
-
-
-def mean_std(values: Sequence[float]) -> str:
-    """``mean ± std`` (sample std, n-1) to 3 decimals; a dash when a value is missing."""
-    if not values or any(v is None for v in values):
-        return MISSING
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {std:.3f}"
-
-
-def compare_table(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[list[str]], list[str]]:
-    """Headers (metric, then one column per run, plus ``mean ± std`` for a seed study), rows and notes.
-
-    Rows: the parameters that differ, then status, key metrics (the baseline's last), tutorial counts, seconds.
-    Notes: one line naming the parameters all runs share.
-    """
-    summaries = [run_summary(d) for d in run_dirs]
-    params = [s["parameters"] for s in summaries]
-    keys = list(dict.fromkeys(k for p in params for k in p))
-    differ = [k for k in keys if len({json.dumps(p.get(k)) for p in params}) > 1]
-    shared = [f"{k}={fmt_param(params[0].get(k))}" for k in keys if k not in differ]
-    study = is_seed_study(params)
-    names = [s["name"] for s in summaries]
-    headers = ["", *names, *([f"mean ± std (n={len(names)})"] if study else [])]
-    blank = [""] if study else []
-    rows: list[list[str]] = [[k, *(fmt_param(p.get(k)) for p in params), *blank] for k in differ]
-    rows.append(["status", *(_status_cell(s) for s in summaries), *blank])
-    for key in (*KEY_METRICS, *BASELINE_METRICS):
-        values = [s["metrics"].get(key) for s in summaries]
-        if any(v is not None for v in values):
-            summary = [mean_std(values) if key in SEED_STUDY_METRICS else ""] if study else []
-            rows.append([key, *(fmt(v) for v in values), *summary])
-    for kind in ("normal", "anomaly"):
-        values = [s["metrics"].get(f"tutorial_{kind}_correct") for s in summaries]
-        if any(v is not None for v in values):
-            rows.append([f"tutorial {kind} correct", *(_tutorial_cell(s["metrics"], kind) for s in summaries),
-                         *([mean_std(values)] if study else [])])
-    rows.append(["seconds", *(fmt_seconds(s["seconds"]) for s in summaries), *([""] if study else [])])
-    notes = [f"Same in all runs: {', '.join(shared)}."] if shared and len(summaries) > 1 else []
-    return headers, rows, notes
-
-
-def write_compare(run_dirs: Sequence[str | Path], out: str | Path, title: str) -> str:
-    """Write the compare table as markdown to ``out`` (.md) and HTML next to it; return the markdown."""
-    headers, rows, notes = compare_table(run_dirs)
-    md = f"# {title}\n\n" + markdown_table(headers, rows) + "".join(f"\n{n}\n" for n in notes)
-    out = Path(out)
-    md_path, html_path = (out.with_suffix(".md"), out) if out.suffix == ".html" else (out, out.with_suffix(".html"))
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(md_path, md)
-    body = html_table(headers, rows) + "".join(f"<p>{html.escape(n)}</p>" for n in notes)
-    write_text_atomic(html_path, html_page(title, body))
-    return md
-
-
 # ---------------------------------------------------------------- executed notebooks
 
 _NOISY_NOTEBOOK_KEYS = ("start_time", "end_time", "duration", "input_path", "output_path", "environment_variables")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def clean_notebook(path: str | Path, committed: bool = False) -> None:
-    """Strip run noise from an executed notebook in place (atomically).
+def clean_notebook(path: str | Path, committed: bool = False, run_dir: str | Path | None = None) -> None:
+    """Strip run noise and this machine's paths from an executed notebook in place (atomically).
 
     Removes per-cell ``metadata.papermill`` and ``metadata.execution`` (timings), the
     notebook's papermill timings and absolute paths (its ``parameters`` stay, unless
     ``committed``: a notebook kept in git drops papermill's record entirely), widget state
-    and widget views that have another representation. Outputs, execution counts and
+    and widget views that have another representation. In outputs (tracebacks, warnings) the
+    paths of :func:`machine_paths` become short names. Outputs, execution counts and
     papermill's error cells stay.
     """
     import nbformat
@@ -491,6 +318,7 @@ def clean_notebook(path: str | Path, committed: bool = False) -> None:
         nb.metadata.pop("papermill", None)
     for key in _NOISY_NOTEBOOK_KEYS:
         nb.metadata.get("papermill", {}).pop(key, None)
+    aliases = machine_paths(run_dir if run_dir is not None else path.parent)
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
@@ -498,4 +326,38 @@ def clean_notebook(path: str | Path, committed: bool = False) -> None:
             data = output.get("data", {})
             if WIDGET_VIEW in data and len(data) > 1:
                 del data[WIDGET_VIEW]
+            _replace_paths(output, aliases)
     write_text_atomic(path, nbformat.writes(nb) + "\n")
+
+
+def machine_paths(run_dir: str | Path) -> list[tuple[str, str]]:
+    """Absolute paths of this machine that an output may print, longest first, each with its short name:
+    the run folder ``.``, the repository ``<ecgnb>``, the Python installation ``<python>``, the home folder ``~``.
+    """
+    named = [(Path(run_dir).resolve(), "."), (repo_root_or_none(), "<ecgnb>"), (Path(sys.prefix), "<python>"),
+             (Path(sys.base_prefix), "<python>"), (Path.home(), "~")]
+    pairs = {str(p): name for p, name in reversed(named) if p is not None and len(Path(p).parts) > 1}
+    return sorted(pairs.items(), key=lambda pair: len(pair[0]), reverse=True)
+
+
+def hide_paths(text: str, aliases: Sequence[tuple[str, str]]) -> str:
+    """``text`` with each path of ``aliases`` (see :func:`machine_paths`) replaced by its short name."""
+    for long, short in aliases:
+        text = text.replace(long, short)
+    return text
+
+
+def _replace_paths(output: Any, aliases: Sequence[tuple[str, str]]) -> None:
+    """Replace each path by its name in an output's text, data and traceback (in place)."""
+    def scrub(text: str) -> str:
+        return hide_paths(text, aliases)
+
+    if isinstance(output.get("text"), str):
+        output["text"] = scrub(output["text"])
+    if "traceback" in output:
+        output["traceback"] = [scrub(line) for line in output["traceback"]]
+    if "evalue" in output:
+        output["evalue"] = scrub(output["evalue"])
+    for mime, value in output.get("data", {}).items():
+        if isinstance(value, str) and mime.startswith("text/"):
+            output["data"][mime] = scrub(value)

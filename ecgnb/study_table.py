@@ -12,35 +12,38 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ecgnb import runs
+from ecgnb import pages, runs
 
 if TYPE_CHECKING:
     from ecgnb.sweep import PlannedRun
 
-METRICS = runs.SEED_STUDY_METRICS  # roc_auc, f1, balanced_accuracy and the baseline's two
+METRICS = pages.SEED_STUDY_METRICS  # roc_auc, f1, balanced_accuracy and the baseline's two
 TUTORIAL = (("tutorial normals", "tutorial_normal_correct"), ("tutorial anomalies", "tutorial_anomaly_correct"))
-REPORT = "04_evaluate.html"  # the report a run's link opens (its metrics); a failed run's: the failing notebook
+REPORT = "04_evaluate.html"  # the notebook with a run's metrics: its link where the run has no page
 
 
 def summarise(folder: Path) -> dict[str, Any]:
     """``runs.run_summary`` of a run folder, or a *not run* stand-in when there is none yet."""
     if folder.is_dir():
         return runs.run_summary(folder)
-    return {"name": folder.name, "status": "not run", "failure": {}, "metrics": {}, "seconds": None, "html": []}
+    return {"name": folder.name, "dir": folder, "status": "not run", "failure": {}, "metrics": {}, "seconds": None}
 
 
 def report_link(summary: Mapping[str, Any]) -> str | None:
-    """The page a run's link opens, relative to the reports folder (None: the run has no HTML)."""
-    failed_at = (summary["failure"] or {}).get("html")
-    page = failed_at or (REPORT if REPORT in summary["html"] else next(iter(summary["html"]), None))
+    """The page a run's link opens, relative to the reports folder: the run's own page, else the notebook
+    that failed, else its report (04_evaluate), else its first notebook; None when it has no HTML."""
+    folder = Path(summary["dir"])
+    candidates = [pages.RUN_PAGE, (summary["failure"] or {}).get("html"), REPORT,
+                  *(f"{nb}.html" for nb in runs.NOTEBOOKS)]
+    page = next((c for c in candidates if c and (folder / c).is_file()), None)
     return f"{summary['name']}/{page}" if page else None
 
 
 def spread(values: Sequence[float]) -> str:
     """mean ± std over the complete runs; the value alone for one run, a dash for none."""
     if not values:
-        return runs.MISSING
-    return runs.mean_std(values) if len(values) > 1 else runs.fmt(float(values[0]))
+        return pages.MISSING
+    return pages.mean_std(values) if len(values) > 1 else pages.fmt(float(values[0]))
 
 
 def tables(planned: Sequence["PlannedRun"], reports_dir: Path) -> tuple[list[str], list[list[Any]],
@@ -57,15 +60,15 @@ def tables(planned: Sequence["PlannedRun"], reports_dir: Path) -> tuple[list[str
         done = [summaries[p.name] for p in members if summaries[p.name]["status"] == "complete"]
         seconds = [s["seconds"] for s in done if s["seconds"] is not None]
         config_rows.append([
-            *(runs.fmt_param(v) for _, v in setting), f"{len(done)}/{len(members)}",
+            *(pages.fmt_param(v) for _, v in setting), f"{len(done)}/{len(members)}",
             *(spread([s["metrics"][m] for s in done if m in s["metrics"]]) for m in (*METRICS,
                                                                                       *(k for _, k in TUTORIAL))),
-            runs.fmt_seconds(statistics.fmean(seconds)) if seconds else runs.MISSING,
+            pages.fmt_seconds(statistics.fmean(seconds)) if seconds else pages.MISSING,
             [(f"seed{p.cfg.seed}", report_link(summaries[p.name])) for p in members]])
     run_headers = ["run", *keys, "seed", "status", *METRICS, "seconds"]
-    run_rows = [[[(p.name, report_link(summaries[p.name]))], *(runs.fmt_param(v) for _, v in p.setting), p.cfg.seed,
-                 runs._status_cell(summaries[p.name]), *(runs.fmt(summaries[p.name]["metrics"].get(m)) for m in METRICS),
-                 runs.fmt_seconds(summaries[p.name]["seconds"])] for p in planned]
+    run_rows = [[[(p.name, report_link(summaries[p.name]))], *(pages.fmt_param(v) for _, v in p.setting), p.cfg.seed,
+                 pages.status_text(summaries[p.name]), *(pages.fmt(summaries[p.name]["metrics"].get(m)) for m in METRICS),
+                 pages.fmt_seconds(summaries[p.name]["seconds"])] for p in planned]
     return config_headers, config_rows, run_headers, run_rows
 
 
@@ -76,10 +79,10 @@ def as_markdown(cell: Any) -> Any:
 
 
 def as_html(cell: Any) -> Any:
+    """A link cell as :class:`pages.Html` (links, labels of runs without a page as text); others as they are."""
     if not isinstance(cell, list):
-        return html.escape(str(cell))
-    return " ".join(f'<a href="{html.escape(href)}">{html.escape(label)}</a>' if href else html.escape(label)
-                    for label, href in cell)
+        return cell
+    return pages.Html(" ".join(pages.link(label, href) if href else html.escape(label) for label, href in cell))
 
 
 def write(study: str, planned: Sequence["PlannedRun"], reports_dir: Path) -> str:
@@ -91,14 +94,12 @@ def write(study: str, planned: Sequence["PlannedRun"], reports_dir: Path) -> str
             "below the threshold and the first 145 anomalies above it; seconds: mean run time.")
     title = f"Study {study}"
     md = (f"# {title}\n\n{note}\n\n"
-          + runs.markdown_table(config_headers, [[as_markdown(c) for c in r] for r in config_rows])
-          + "\n## Runs\n\n" + runs.markdown_table(run_headers, [[as_markdown(c) for c in r] for r in run_rows]))
-    page = runs.html_page(title, f"<p>{html.escape(note)}</p>",
-                          runs.html_table(config_headers, [[as_html(c) for c in r] for r in config_rows],
-                                          raw_columns=config_headers),
+          + pages.markdown_table(config_headers, [[as_markdown(c) for c in r] for r in config_rows])
+          + "\n## Runs\n\n" + pages.markdown_table(run_headers, [[as_markdown(c) for c in r] for r in run_rows]))
+    page = pages.html_page(title, f"<p>{html.escape(note)}</p>",
+                          pages.html_table(config_headers, [[as_html(c) for c in r] for r in config_rows]),
                           "<h2>Runs</h2>",
-                          runs.html_table(run_headers, [[as_html(c) for c in r] for r in run_rows],
-                                          raw_columns=run_headers))
+                          pages.html_table(run_headers, [[as_html(c) for c in r] for r in run_rows]))
     runs.write_text_atomic(reports_dir / f"{study}.md", md)
     runs.write_text_atomic(reports_dir / f"{study}.html", page)
     return md

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ecgnb import cli, config, runs
+from ecgnb import cli, config, pages, runs
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 
@@ -425,7 +425,7 @@ def execute(client: Any, jobs: Sequence[Job], reports_dir: Path, progress: Progr
             name, _ = futures.pop(item.key)
             seconds, results[name] = collect(item, reports_dir)
             progress.finished(name, results[name] is None, seconds, headline(reports_dir / name, results[name]))
-            runs.write_index(reports_dir)
+            pages.write_index(reports_dir)
     finally:
         client.unsubscribe_topic(topic)
     return results
@@ -466,7 +466,7 @@ def headline(run_dir: Path, failure: str | None) -> str:
         return f": {failure}"
     info = runs.read_status(run_dir)
     metrics = info.get("metrics") or {}
-    shown = ", ".join(f"{k} {runs.fmt(metrics[k])}" for k in ("roc_auc", "balanced_accuracy") if k in metrics)
+    shown = ", ".join(f"{k} {pages.fmt(metrics[k])}" for k in ("roc_auc", "balanced_accuracy") if k in metrics)
     return f" in {info.get('seconds')} s" + (f": {shown}" if shown else "")
 
 

@@ -27,6 +27,7 @@ from ecgnb import __version__, score
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from ecgnb.model import Ensemble, RecurrentAutoencoder, as_sequences
+from ecgnb.progress import Reporter
 
 # A reused checkpoint must match the run on these: the seed decides which normals it trained
 # on (another seed's training set overlaps this run's test set), embedding_dim its shape.
@@ -106,7 +107,8 @@ def fit(model: Ensemble | RecurrentAutoencoder, train: np.ndarray, val: np.ndarr
         val_anomalies: np.ndarray | None = None, progress: bool = True,
         on_epoch: Callable[[dict[str, Any]], bool | None] | None = None) -> pd.DataFrame:
     """Train ``model`` in place with ``cfg``: the members of an ensemble all at once, each on its share of
-    the cores (one thread at least), each keeping the weights of its best epoch by ``cfg.select_by``.
+    the cores (one thread at least), each keeping the weights of its best epoch by ``cfg.select_by``
+    (``last``: the epoch it ended with).
 
     Returns the history: one row per member and epoch with member, epoch, train_loss, val_l1
     (validation normals), val_roc_auc (anomaly score, normals vs ``val_anomalies``, when given), lr,
@@ -131,8 +133,11 @@ def fit(model: Ensemble | RecurrentAutoencoder, train: np.ndarray, val: np.ndarr
     # A redraw at most every 30 s: a few lines in a saved notebook, not one per epoch.
     bar = tqdm(total=len(members) * cfg.epochs, desc="training", unit="epoch", disable=not progress, mininterval=30)
     lock, stop = threading.Lock(), threading.Event()
+    # for `ecgnb run`: one record per epoch of any member, and every few seconds inside one; a no-op unless asked
+    reporter = Reporter(len(members) * cfg.epochs, -(-len(x_train) // cfg.batch_size))
 
     def report(row: dict[str, Any]) -> bool:
+        reporter.epoch(row)
         with lock:
             bar.update()
             bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "val_l1", "val_roc_auc") if k in row}
@@ -142,7 +147,7 @@ def fit(model: Ensemble | RecurrentAutoencoder, train: np.ndarray, val: np.ndarr
     def one(k: int) -> list[dict[str, Any]]:
         name = f"member {k}, " if len(members) > 1 else ""
         return _fit_member(members[k], k, name, member_seed(cfg, k), x_train, x_val, x_anom, cfg, device, report,
-                           stop)
+                           reporter, stop)
 
     threads = torch.get_num_threads()
     try:
@@ -172,7 +177,8 @@ class _Stopped(Exception):
 
 def _fit_member(model: RecurrentAutoencoder, k: int, name: str, seed: int, x_train: torch.Tensor, x_val: torch.Tensor,
                 x_anom: torch.Tensor | None, cfg: Config, device: torch.device,
-                report: Callable[[dict[str, Any]], bool], stop: threading.Event) -> list[dict[str, Any]]:
+                report: Callable[[dict[str, Any]], bool], reporter: Reporter,
+                stop: threading.Event) -> list[dict[str, Any]]:
     """Train member ``k`` (``name`` starts its error messages) with batch order ``seed``; keep its best weights."""
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -208,10 +214,12 @@ def _fit_member(model: RecurrentAutoencoder, k: int, name: str, seed: int, x_tra
             if scheduler is not None:
                 scheduler.step()
             total += loss.item() * len(idx)
+            reporter.step(batch)
         row = {"member": k, "epoch": epoch, "train_loss": total / len(x_train),
                **validate(model, x_val, x_anom, cfg.score_sigma),
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
-        criterion = row["val_l1"] if cfg.select_by == "val_l1" else -row["val_roc_auc"]  # lower is better
+        criterion = {"val_l1": lambda: row["val_l1"], "val_roc_auc": lambda: -row["val_roc_auc"],  # lower is better
+                     "last": lambda: -epoch}[cfg.select_by]()
         row["best"] = criterion < best
         if row["best"]:
             best, best_state, stale = criterion, copy.deepcopy(model.state_dict()), 0

@@ -149,7 +149,7 @@ def test_failed_notebook_keeps_its_report_and_exits_1(capsys, tmp_path, failing_
     assert all("papermill" not in c.metadata for c in executed.cells)  # cleaned
     assert "bad beat" in (run_dir / "02_fail.html").read_text()
     assert (run_dir / "01_write.html").is_file() and (run_dir / "params.yaml").is_file()
-    assert "failed: 02_fail [4]" in (reports / "index.md").read_text()
+    assert "| [x](x/index.html) | failed: 02_fail [4] |" in (reports / "index.md").read_text()
 
 
 def test_complete_run_records_metrics_and_force_replaces(capsys, tmp_path, good_notebooks):
@@ -166,11 +166,13 @@ def test_complete_run_records_metrics_and_force_replaces(capsys, tmp_path, good_
     assert info["metrics"]["roc_auc"] == pytest.approx(0.9) and info["metrics"]["tutorial_anomaly_correct"] == 132
     assert "run ok complete" in err and "roc_auc 0.900" in err
     executed = nbformat.read(stale / "01_write.ipynb", as_version=4)
-    assert executed.metadata.papermill.parameters["params_file"] == str(stale / "params.yaml")
+    assert dict(executed.metadata.papermill.parameters) == {"run_dir": ".", "params_file": "params.yaml"}
+    for name in ("01_write.ipynb", "01_write.html", "index.html"):  # nothing names this machine's folders
+        assert str(tmp_path) not in (stale / name).read_text(), name
     html = (stale / "01_write.html").read_text()
     assert "wrote metrics" in html and "yaml.safe_load" not in html  # --hide-code leaves code out
     index = (reports / "index.md").read_text()
-    assert "| ok | complete |" in index and "0.900" in index
+    assert "| [ok](ok/index.html) | complete |" in index and "0.900" in index
 
 
 def test_study_runs_each_seed_then_writes_mean_and_std(capsys, tmp_path, good_notebooks):
@@ -186,6 +188,45 @@ def test_study_runs_each_seed_then_writes_mean_and_std(capsys, tmp_path, good_no
     code, out, _ = run_cli(capsys, "compare", "st-seed1", "st-seed3", "--reports", str(reports),
                            "--out", str(tmp_path / "c.md"))
     assert code == 0 and "| seed | 1 | 3 |" in out and (tmp_path / "c.html").is_file()
+
+
+def test_a_failure_inside_ecgnb_leaves_no_path_of_this_machine(capsys, tmp_path, good_notebooks):
+    notebook(good_notebooks / "02_fail.ipynb", 'run_dir = ""',
+             "import pathlib\nfrom ecgnb import runs\nruns.read_json(pathlib.Path.cwd() / 'nothing.json')")
+    code, _, err = run_cli(capsys, "run", "--name", "f", "--reports", str(tmp_path / "reports"),
+                           "--notebooks-dir", str(good_notebooks))
+    run_dir = tmp_path / "reports" / "f"
+    assert code == 1 and "EcgnbError: ./nothing.json: not found" in err
+    assert runs.read_status(run_dir)["failure"]["error"].startswith("EcgnbError: ./nothing.json: not found")
+    executed = nbformat.read(run_dir / "02_fail.ipynb", as_version=4)
+    error, = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert any("<ecgnb>/ecgnb/runs.py" in line for line in error.traceback)  # the package's frame, by checkout
+    for name in ("02_fail.ipynb", "02_fail.html", "index.html"):
+        text = (run_dir / name).read_text()
+        assert str(tmp_path) not in text and str(REPO) not in text and sys.prefix not in text, name
+
+
+REPORT_PROGRESS = """\
+from ecgnb.progress import Reporter
+reporter = Reporter(epochs=3, batches=10)
+for epoch in (1, 2, 3):
+    reporter.epoch({"epoch": epoch, "train_loss": 30.0 - epoch, "val_l1": 20.0 - epoch, "lr": 0.1})
+print("trained")"""
+
+
+def test_run_shows_the_kernels_training_progress(capsys, tmp_path, good_notebooks):
+    notebook(good_notebooks / "02_train.ipynb", 'run_dir = ""', REPORT_PROGRESS)
+    code, _, err = run_cli(capsys, "run", "--name", "p", "--reports", str(tmp_path),
+                           "--notebooks-dir", str(good_notebooks))
+    assert code == 0, err
+    lines = err.splitlines()
+    start = lines.index("[2/2] 02_train … ")
+    assert lines[start + 1].startswith("  epoch 1/3 · 0:") and lines[start + 1].endswith(" · train 29.00 · val L1 19.00")
+    assert lines[start + 2].startswith("  epoch 3/3 · 0:") and lines[start + 2].endswith(" · train 27.00 · val L1 17.00")
+    assert lines[start + 3].startswith("[2/2] 02_train done in ")
+    assert "[1/2] 01_write … done in " in err  # a notebook without progress keeps its one line
+    assert len((tmp_path / "p" / runs.PROGRESS).read_text().splitlines()) == 3
+    assert os.environ.get("ECGNB_PROGRESS") is None  # the kernels' environment is not left behind
 
 
 @pytest.mark.parametrize("raised, code, status", [(KeyboardInterrupt(), 130, "interrupted"),
@@ -211,5 +252,6 @@ def test_index_command_marks_a_dead_run_incomplete(capsys, tmp_path):
     proc.wait()
     runs.update_status(run_dir, pid=proc.pid)
     code, out, _ = run_cli(capsys, "index", "--reports", str(tmp_path))
-    assert code == 0 and "| dead | incomplete |" in out
+    assert code == 0 and "| [dead](dead/index.html) | incomplete |" in out
+    assert "<strong>incomplete</strong>" in (run_dir / "index.html").read_text()  # the run's page, written by index
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"  # the file is not rewritten

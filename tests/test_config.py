@@ -76,7 +76,7 @@ def test_a_nullable_parameter_of_the_wrong_type_says_null_is_allowed():
 
 def test_both_uses_of_validation_anomalies_are_named():
     with pytest.raises(ConfigError) as err:
-        config.load([], {"threshold_rule": "val_best_f1", "val_anomaly_fraction": 0.0})
+        config.load([], {"threshold_rule": "val_best_f1", "select_by": "val_roc_auc", "val_anomaly_fraction": 0.0})
     assert str(err.value) == ("parameter 'val_anomaly_fraction' must be > 0 for threshold_rule val_best_f1 and "
                               "select_by val_roc_auc (validation anomalies needed), got 0.0")
 
@@ -111,7 +111,7 @@ def test_out_of_range_values_are_errors(key, value):
     ("lstm_init", "xavier", "must be one of pytorch, chrono"),
     ("lr_schedule", "cosine", "must be one of constant, onecycle"),
     ("loss", "huber", "must be one of l1, mse"),
-    ("select_by", "val_f1", "must be one of val_l1, val_roc_auc"),
+    ("select_by", "val_f1", "must be one of last, val_l1, val_roc_auc"),
     ("device", "tpu", "must be one of auto, cpu, cuda"),
     ("threshold_rule", "magic", "must be one of fixed, train_percentile, val_best_f1, val_best_balanced_accuracy, "
                                 "val_target_recall"),
@@ -127,6 +127,7 @@ def test_out_of_range_values_are_errors(key, value):
     ("train_seed", -1, "must be >= 0 or null (null: the seed)"),
     ("members", 0, "must be in 1..16"),
     ("members", 17, "must be in 1..16"),
+    ("patience", 3, "must be 0 with select_by last (the last epoch is always the newest best); or choose select_by val_l1"),
     ("val_anomaly_fraction", -0.1, "must be in [0, 1)"),
     ("embedding_dim", 1025, "must be in 1..1024"),
     ("batch_size", 4097, "must be in 1..4096"),

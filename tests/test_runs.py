@@ -1,53 +1,19 @@
-"""ecgnb.runs: run folders, atomic files, run.json, the index, the compare table, clean notebooks."""
+"""ecgnb.runs: run folders, atomic files, run.json, key metrics, clean notebooks."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from ecgnb import config, runs
+from ecgnb import runs
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
-
-METRICS_04 = {  # the layout 04_evaluate writes
-    "threshold_rule": "val_best_f1",
-    "held_out": {"threshold": 24.5, "roc_auc": 0.97, "pr_auc": 0.98, "balanced_accuracy": 0.93, "f1": 0.95,
-                 "recall": 0.94, "specificity": 0.92, "accuracy": 0.94,
-                 "per_class": {"PVC": {"detected": 70, "total": 77, "rate": 0.9, "ci95": [0.8, 0.95]}}},
-    "tutorial": {"normal_correct": 142, "normal_total": 145, "anomaly_correct": 143, "anomaly_total": 145},
-    "baseline": {"method": "5-NN distance", "held_out": {"roc_auc": 0.96, "balanced_accuracy": 0.91, "f1": 0.9},
-                 "tutorial": {"normal_correct": 140}},
-}
-
-
-def dead_pid() -> int:
-    """The pid of a process that has exited (and been reaped)."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-def make_run(reports: Path, name: str, status: str, cfg: Config = Config(), metrics: dict | None = None,
-             failure: dict | None = None) -> Path:
-    """A run folder as `ecgnb run` leaves it, without executing anything."""
-    run_dir = reports / name
-    run_dir.mkdir(parents=True)
-    runs.write_text_atomic(run_dir / runs.PARAMS, config.to_yaml(cfg))
-    runs.start_status(run_dir, name, cfg, runs.NOTEBOOKS)
-    for nb in runs.NOTEBOOKS[:2]:
-        (run_dir / f"{nb}.html").write_text("<html></html>")
-    if status == "incomplete":
-        runs.update_status(run_dir, pid=dead_pid())
-    elif status != "running":
-        runs.finish_status(run_dir, status, 12.34, metrics=runs.key_metrics(metrics or {}), failure=failure)
-    return run_dir
-
+from tests.run_folders import METRICS_04, dead_pid
 
 # ---------------------------------------------------------------- open_run, load_config, atomic files
 
@@ -155,87 +121,6 @@ def test_key_metrics_read_only_the_held_out_and_tutorial_tables():
     assert runs.key_metrics({}) == {}
 
 
-# ---------------------------------------------------------------- index
-
-
-def test_index_lists_complete_failed_and_incomplete_runs(tmp_path):
-    make_run(tmp_path, "good", "complete", Config(embedding_dim=32), METRICS_04)
-    make_run(tmp_path, "broken", "failed", Config(epochs=3),
-             failure={"notebook": "03_threshold", "cell": 5, "error": "ValueError: x", "html": "03_threshold.html"})
-    make_run(tmp_path, "killed", "incomplete")
-    (tmp_path / ".hidden.tmp-1").mkdir()  # not a run
-    (tmp_path / "notes").mkdir()  # not a run either
-    runs.open_run(tmp_path / "by-hand")  # notebooks run by hand: params.yaml, no run.json
-    md_path, html_path = runs.write_index(tmp_path)
-    md = md_path.read_text()
-    rows = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")}
-    assert set(rows) == {"run", "---", "good", "broken", "killed", "by-hand"}
-    assert "| manual |" in rows["by-hand"]
-    assert "| complete |" in rows["good"] and "| 32 |" in rows["good"] and "| 0.970 |" in rows["good"]
-    assert "142/145" in rows["good"] and "| 12.3 |" in rows["good"]
-    assert "failed: 03_threshold [5]" in rows["broken"]
-    assert "| incomplete |" in rows["killed"]
-    assert "[01](good/01_explore.html)" in rows["good"]
-    page = html_path.read_text()
-    assert '<a href="good/02_train.html">02</a>' in page
-    assert "failed: 03_threshold [5]" in page and "incomplete" in page
-
-
-def test_index_of_an_empty_folder(tmp_path):
-    md_path, html_path = runs.write_index(tmp_path / "reports")
-    assert "No runs yet" in md_path.read_text() and html_path.is_file()
-
-
-def test_tables_escape_what_they_must():
-    assert runs.markdown_table(["a", "b"], [["x|y", 1]]).splitlines() == ["| a | b |", "| --- | --- |",
-                                                                          "| x\\|y | 1 |"]
-    page = runs.html_table(["name", "link"], [["<b>", '<a href="x">x</a>']], raw_columns=["link"])
-    assert "&lt;b&gt;" in page and '<a href="x">x</a>' in page
-
-
-# ---------------------------------------------------------------- compare
-
-
-def test_compare_shows_differing_parameters_and_metrics(tmp_path):
-    a = make_run(tmp_path, "a", "complete", Config(embedding_dim=32, lr=3e-4), METRICS_04)
-    b = make_run(tmp_path, "b", "complete", Config(embedding_dim=64, lr=3e-3), METRICS_04)
-    headers, rows, notes = runs.compare_table([a, b])
-    assert headers == ["", "a", "b"]
-    table = {r[0]: r[1:] for r in rows}
-    assert table["embedding_dim"] == ["32", "64"] and table["lr"] == ["0.0003", "0.003"]
-    assert "seed" not in table and table["roc_auc"] == ["0.970", "0.970"]
-    assert table["tutorial normal correct"] == ["142/145", "142/145"]
-    assert notes and "seed=42" in notes[0]
-    md = runs.write_compare([a, b], tmp_path / "cmp.md", "Compare a, b")
-    assert md.startswith("# Compare a, b") and (tmp_path / "cmp.html").is_file()
-
-
-def test_compare_of_a_seed_study_adds_mean_and_std(tmp_path):
-    dirs = []
-    for seed, auc, anomalies in [(1, 0.8, 140), (2, 0.9, 142), (3, 1.0, 144)]:
-        metrics = {"held_out": {**METRICS_04["held_out"], "roc_auc": auc},
-                   "tutorial": {**METRICS_04["tutorial"], "anomaly_correct": anomalies},
-                   "baseline": {"held_out": {"roc_auc": auc - 0.1, "balanced_accuracy": 0.9}}}
-        dirs.append(make_run(tmp_path, f"s-seed{seed}", "complete", Config(seed=seed), metrics))
-    headers, rows, _ = runs.compare_table(dirs)
-    assert headers[-1] == "mean ± std (n=3)"
-    table = {r[0]: r[1:] for r in rows}
-    assert table["seed"] == ["1", "2", "3", ""]
-    assert table["roc_auc"][-1] == "0.900 ± 0.100"
-    assert table["f1"][-1] == "0.950 ± 0.000"
-    assert table["tutorial anomaly correct"][-1] == "142.000 ± 2.000"
-    assert table["pr_auc"][-1] == ""  # mean ± std only for the headline metrics
-    assert table["baseline_roc_auc"] == ["0.700", "0.800", "0.900", "0.800 ± 0.100"]
-    assert table["baseline_balanced_accuracy"][-1] == "0.900 ± 0.000"
-
-
-def test_not_a_seed_study_when_more_than_the_seed_differs(tmp_path):
-    a = make_run(tmp_path, "a", "complete", Config(seed=1), METRICS_04)
-    b = make_run(tmp_path, "b", "complete", Config(seed=2, epochs=3), METRICS_04)
-    assert not any("mean" in h for h in runs.compare_table([a, b])[0])
-    assert not runs.is_seed_study([{"seed": 1}, {"seed": 1}])
-
-
 # ---------------------------------------------------------------- clean_notebook
 
 
@@ -261,3 +146,30 @@ def test_clean_notebook_strips_run_metadata(tmp_path):
     assert cell.outputs[0].text == "1\n" and dict(cell.outputs[1].data) == {"text/plain": "bar"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nb.ipynb"]
     json.loads(path.read_text())  # still a valid notebook file
+
+
+def test_clean_notebook_replaces_this_machines_paths(tmp_path):
+    run_dir = tmp_path / "reports" / "r"
+    run_dir.mkdir(parents=True)
+    root, home = runs.repo_root(), Path.home()
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=f"{sys.prefix}/lib/site.py:3: Warning\n"),
+        nbformat.v4.new_output("error", ename="EcgnbError", evalue=f"{run_dir}/split.npz: not found",
+                               traceback=[f"File {root}/ecgnb/runs.py:67, in read_json", f"{home}/x"]),
+        nbformat.v4.new_output("execute_result", data={"text/plain": f"'{run_dir}/figures'",
+                                                       "text/html": f"<td>{run_dir}</td>"}),
+    ]
+    nb.cells.append(cell)
+    path = run_dir / "nb.ipynb"
+    nbformat.write(nb, path)
+    runs.clean_notebook(path)
+    text = path.read_text()
+    for machine_path in (str(tmp_path), str(root), sys.prefix, str(home)):
+        assert machine_path not in text
+    out = nbformat.read(path, as_version=4).cells[0].outputs
+    assert out[0].text == "<python>/lib/site.py:3: Warning\n"
+    assert out[1].evalue == "./split.npz: not found"
+    assert out[1].traceback == ["File <ecgnb>/ecgnb/runs.py:67, in read_json", "~/x"]
+    assert out[2].data == {"text/plain": "'./figures'", "text/html": "<td>.</td>"}

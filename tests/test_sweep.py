@@ -16,7 +16,7 @@ from ecgnb import cli, config, runs, study_table, sweep
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from test_cli import WRITE_METRICS, notebook, one_error_line, run_cli
-from test_runs import METRICS_04, dead_pid, make_run
+from run_folders import METRICS_04, broken_links, dead_pid, make_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -121,7 +121,6 @@ def test_settle_marks_a_run_that_stopped_while_running_failed_at_its_notebook(tm
 
 def test_land_replaces_an_old_folder_with_the_shipped_one_whole(tmp_path):
     shipped = make_run(tmp_path / "worker", "r", "complete", metrics=METRICS_04)
-    (shipped / runs.FIGURES).mkdir()
     (shipped / runs.FIGURES / "a.png").write_bytes(b"png")
     outcome = sweep.Outcome("r", 0, 1.0, "tcp://w", "", sweep.pack(shipped))
     reports = tmp_path / "reports"
@@ -166,6 +165,7 @@ def test_study_table_gives_mean_and_std_per_configuration_and_links_every_run(tm
         metrics = {**METRICS_04, "held_out": {**METRICS_04["held_out"], "roc_auc": auc}}
         make_run(tmp_path, p.name, "complete", p.cfg, metrics=metrics)
     (tmp_path / planned[0].name / "04_evaluate.html").write_text("<html></html>")
+    (tmp_path / planned[1].name / "index.html").write_text("<html></html>")  # a run page wins
     make_run(tmp_path, planned[3].name, "failed", planned[3].cfg,
              failure={"notebook": "02_train", "cell": 5, "error": "boom", "html": "02_train.html"})
     md = study_table.write("s", planned, tmp_path)
@@ -173,11 +173,12 @@ def test_study_table_gives_mean_and_std_per_configuration_and_links_every_run(tm
     assert "| embedding_dim | complete | roc_auc |" in md
     assert rows["| 8"].startswith("| 8 | 2/2 | 0.930 ± 0.042 |")  # mean 0.93, sample std 0.06/√2
     assert rows["| 16"].startswith("| 16 | 1/2 | 0.800 |")  # one complete run: its value alone
-    assert "[seed1](s-e8-seed1/04_evaluate.html) [seed2](s-e8-seed2/01_explore.html)" in rows["| 8"]
+    assert "[seed1](s-e8-seed1/04_evaluate.html) [seed2](s-e8-seed2/index.html)" in rows["| 8"]
     assert "[seed2](s-e16-seed2/02_train.html)" in rows["| 16"]  # a failed run opens its failing notebook
     assert "| failed: 02_train [5] |" in md
     page = (tmp_path / "s.html").read_text()
     assert '<a href="s-e8-seed1/04_evaluate.html">seed1</a>' in page and "<h2>Runs</h2>" in page
+    assert broken_links(tmp_path / "s.html") == []  # every run's link opens a page that exists
 
 
 # ---------------------------------------------------------------- studies on a 2-worker local cluster
@@ -335,7 +336,7 @@ def test_smoke_study_of_two_settings_by_two_seeds_on_two_workers(capsys, tmp_pat
         assert checkpoint.stat().st_size > 0
     rows = [line for line in out.splitlines() if line.startswith(("| 4 |", "| 8 |"))]
     assert len(rows) == 2 and all(" | 2/2 | " in row and row.count("±") == 7 for row in rows)
-    assert "[seed1](sm-embedding_dim4-seed1/04_evaluate.html)" in out
+    assert "[seed1](sm-embedding_dim4-seed1/index.html)" in out
 
     code, _, err = run_cli(capsys, *argv)  # the same command again: all complete, nothing runs
     assert code == 0 and "4 complete kept, 0 to run" in err and "cluster:" not in err

@@ -109,7 +109,8 @@ def test_rules_on_validation_need_normals_and_anomalies(rule, mask):
 @pytest.mark.parametrize("mask", [VAL_IS_ANOMALY.astype(float).tolist(), VAL_IS_ANOMALY * np.arange(2, 12)],
                          ids=["0.0/1.0 list", "class labels, 0 for normals"])
 def test_choose_takes_any_truthy_mask_as_the_anomalies(mask):
-    assert threshold.choose(config.Config(), TRAIN, VAL, mask) == choose("val_best_balanced_accuracy")
+    assert threshold.choose(config.Config(threshold_rule="val_best_balanced_accuracy"), TRAIN, VAL, mask) == \
+        choose("val_best_balanced_accuracy")
 
 
 def test_threshold_json_round_trip(tmp_path):

@@ -9,7 +9,7 @@ import torch
 
 from ecgnb import config, score, train
 from ecgnb.model import InputShapeError, RecurrentAutoencoder
-from ecgnb.train import TrainingError, build_model, fit, load_checkpoint, save_checkpoint
+from ecgnb.train import TrainingError, build_model, fit, kept_epochs, load_checkpoint, save_checkpoint
 
 SEQ = 24
 
@@ -23,7 +23,7 @@ def beats(n: int, seed: int) -> np.ndarray:
 
 @pytest.fixture
 def cfg():
-    return config.Config(embedding_dim=4, epochs=3, batch_size=8, lr=0.01, threshold_rule="fixed", select_by="val_l1")
+    return config.Config(embedding_dim=4, members=1, epochs=3, batch_size=8, lr=0.01, threshold_rule="fixed", select_by="val_l1")
 
 
 def train_small(cfg, **kw):
@@ -54,6 +54,17 @@ def test_keeps_the_best_validation_weights(cfg):
     best = history.val_l1.min()
     got = score.score(model, beats(16, 1)).l1_sum.mean()
     assert got == pytest.approx(best, rel=1e-4)
+
+
+def test_select_by_last_keeps_the_weights_training_ended_with(cfg):
+    snapshots = []
+    model = build_model(cfg, seq_len=SEQ)
+    keep = lambda row: snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+    history = fit(model, beats(64, 0), beats(16, 1), cfg.replace(epochs=5, lr=0.05, select_by="last"), progress=False,
+                  on_epoch=keep)
+    assert history.best.all() and kept_epochs(history).epoch.tolist() == [5]
+    assert all(torch.equal(v, snapshots[-1][k]) for k, v in model.state_dict().items())
+    assert not all(torch.equal(v, snapshots[-2][k]) for k, v in model.state_dict().items())
 
 
 def test_select_by_roc_auc_keeps_the_epoch_that_separates_best(cfg):
