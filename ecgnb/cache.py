@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ecgnb import train
+from ecgnb import progress, train
 from ecgnb.config import Config
 from ecgnb.data import Split
 from ecgnb.model import Ensemble
@@ -54,8 +54,14 @@ def key(cfg: Config, split: Split) -> str:
     return h.hexdigest()
 
 
+def say(text: str) -> None:
+    """Print in the notebook and tell the command that runs it (``ecgnb run`` prints it too)."""
+    print(text)
+    progress.note(text)
+
+
 def fit_or_reuse(model: Ensemble, split: Split, cfg: Config, fingerprint: str, *,
-                 log: Callable[[str], None] = print) -> tuple[Ensemble, pd.DataFrame]:
+                 log: Callable[[str], None] = say) -> tuple[Ensemble, pd.DataFrame]:
     """``train.fit`` on the split, or the weights and history of an identical training from the cache."""
     where = folder()
     if where is None:

@@ -176,17 +176,30 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def kernel_env(root: Path, progress_file: Path, data_path: str | None = None) -> dict[str, str | None]:
+def model_cache_dir() -> Path:
+    """Where ``ecgnb run`` keeps trained models: ``$ECGNB_MODEL_CACHE``, else ``models/`` in the data cache."""
+    from ecgnb import cache, data
+
+    return Path(os.environ.get(cache.ENV_VAR) or data.cache_dir() / "models")
+
+
+def kernel_env(root: Path, progress_file: Path, data_path: str | None = None,
+               model_cache: Path | None = None) -> dict[str, str | None]:
     """The kernels' environment: the repository first on PYTHONPATH (they run in the run folder), the
-    file where training reports its progress and, when given, the data; returns the old values for
-    :func:`restore_env`."""
+    file where training reports its progress, the data when given, and the model cache (None: off,
+    even if the shell set one); returns the old values for :func:`restore_env`."""
+    from ecgnb.cache import ENV_VAR as CACHE_ENV_VAR
     from ecgnb.data import ENV_VAR as DATA_ENV_VAR
 
-    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", progress.ENV_VAR, DATA_ENV_VAR)}
+    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", progress.ENV_VAR, DATA_ENV_VAR, CACHE_ENV_VAR)}
     os.environ["PYTHONPATH"] = os.pathsep.join([str(root), *([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else [])])
     os.environ[progress.ENV_VAR] = str(progress_file)
     if data_path:
         os.environ[DATA_ENV_VAR] = data_path
+    if model_cache is None:
+        os.environ.pop(CACHE_ENV_VAR, None)
+    else:
+        os.environ[CACHE_ENV_VAR] = str(model_cache)
     return saved
 
 
@@ -199,8 +212,10 @@ def restore_env(saved: dict[str, str | None]) -> None:
 
 
 def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_code: bool = False,
-        notebooks_dir: Path | None = None, params_files: Sequence[Path] = (), command: Sequence[str] = ()) -> int:
+        notebooks_dir: Path | None = None, params_files: Sequence[Path] = (), command: Sequence[str] = (),
+        use_cache: bool = True) -> int:
     """Execute the notebooks into ``reports_dir/name``; return the exit code (0, 1 failed, 130 interrupted).
+    With ``use_cache``, 02_train reuses an identical training from :func:`model_cache_dir`.
 
     User errors before anything is written raise :class:`EcgnbError`.
     """
@@ -216,7 +231,7 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
                       params_files=[shown_path(p, root) for p in params_files], hide_code=hide_code)
     pages.write_run_page(run_dir)
     say(f"run {name}: {len(notebooks)} notebooks → {run_dir}")
-    saved_env = kernel_env(root, run_dir / runs.PROGRESS, data_path)
+    saved_env = kernel_env(root, run_dir / runs.PROGRESS, data_path, model_cache_dir() if use_cache else None)
     start = time.perf_counter()
     try:
         for i, nb in enumerate(notebooks, 1):
@@ -306,7 +321,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg, paths = resolve_config(args.file, args.param, args.data, root)
     name = args.name or paths[0].stem
     return run(cfg, name, reports_dir=reports_root(args.reports, root), force=args.force,
-               hide_code=args.hide_code, notebooks_dir=args.notebooks_dir, params_files=paths, command=args.argv)
+               hide_code=args.hide_code, notebooks_dir=args.notebooks_dir, params_files=paths, command=args.argv,
+               use_cache=not args.no_cache)
 
 
 def cmd_study(args: argparse.Namespace) -> int:
@@ -324,8 +340,8 @@ def cmd_study(args: argparse.Namespace) -> int:
                          lambda extra: resolve_config(args.file, [*args.param, *extra], args.data, root)[0])
     for name in (p.name for p in planned):
         check_name(name)
-    run_options = ["--hide-code"] * args.hide_code + (["--notebooks-dir", str(args.notebooks_dir.resolve())]
-                                                      if args.notebooks_dir else [])
+    run_options = (["--hide-code"] * args.hide_code + ["--no-cache"] * args.no_cache
+                   + (["--notebooks-dir", str(args.notebooks_dir.resolve())] if args.notebooks_dir else []))
     return sweep.run_study(args.name, planned, reports_dir=reports_dir, force=args.force, workers=args.workers,
                            threads=args.threads_per_run, scheduler=args.scheduler, run_options=run_options,
                            command=args.argv, say=say)
@@ -424,6 +440,9 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", help="ECG5000.zip or a folder holding its files (sets data_path)")
     p.add_argument("--force", action="store_true", help="replace an existing run folder of the same name")
     p.add_argument("--hide-code", action="store_true", help="leave code cells out of the HTML reports")
+    p.add_argument("--no-cache", action="store_true",
+                   help="train even when the model cache holds an identical training (the cache: $ECGNB_MODEL_CACHE "
+                        "or ~/.cache/ecgnb/models)")
     p.add_argument("--reports", metavar="DIR", help="folder of run folders (default: reports/ of the repository)")
     p.add_argument("--notebooks-dir", type=Path, help=argparse.SUPPRESS)  # tests: run other notebooks
 

@@ -77,6 +77,18 @@ class Reporter:
             self.path = None
 
 
+def note(text: str, path: str | Path | None = None) -> None:
+    """A line for the command to print as it is (``ecgnb run`` shows it between progress lines);
+    nothing without a progress file, and never an error."""
+    where = Path(path) if path else (Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else None)
+    if where is not None:
+        try:
+            with open(where, "a") as out:
+                out.write(json.dumps({"kind": "note", "text": str(text)}) + "\n")
+        except OSError:
+            pass
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars as Python numbers (JSON)."""
     return value.item() if hasattr(value, "item") else value
@@ -120,7 +132,8 @@ def _follow(path: Path, offset: int, show: Callable[[dict[str, Any]], None], sto
                 record = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(record, dict) and {"epoch", "epochs", "seconds"} <= set(record):
+            if isinstance(record, dict) and ({"epoch", "epochs", "seconds"} <= set(record)
+                                             or (record.get("kind") == "note" and "text" in record)):
                 show(record)
         if stopping:
             return
@@ -179,8 +192,11 @@ class Display:
         self.lock = threading.Lock()  # show() runs in the reading thread, close() in the caller's
 
     def show(self, record: Mapping[str, Any]) -> None:
-        """Take one record; output it when the rate allows, or when it is the last epoch."""
+        """Take one record; output it when the rate allows, or when it is the last epoch (a note: at once)."""
         with self.lock:
+            if record.get("kind") == "note":
+                self._note(str(record["text"]))
+                return
             self.pending = dict(record)
             last = record.get("kind") == "epoch" and record["epoch"] >= record["epochs"]
             if last or self.clock() - self.last_output >= self.every:
@@ -194,6 +210,16 @@ class Display:
             if self.bar is not None:
                 self.bar.close()
                 self.bar = None
+
+    def _note(self, text: str) -> None:
+        if not self.shown:
+            self.stream.write(self.opening)
+            self.shown = True
+        if self.bar is not None:
+            self.bar.write(self.indent + text, file=self.stream)
+        else:
+            self.stream.write(f"{self.indent}{text}\n")
+            self.stream.flush()
 
     def _output(self, record: Mapping[str, Any]) -> None:
         self.pending = None

@@ -12,3 +12,15 @@ settings.register_profile("ecgnb", derandomize=True, database=None, deadline=Non
 settings.register_profile("mutation", settings.get_profile("ecgnb"),
                           phases=(Phase.explicit, Phase.reuse, Phase.generate))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ecgnb"))
+
+import pytest  # noqa: E402
+
+# The notebook CI always trains: nbval's kernels inherit this environment, so no model cache in it.
+os.environ.pop("ECGNB_MODEL_CACHE", None)
+
+
+@pytest.fixture(autouse=True)
+def model_cache(tmp_path, monkeypatch):
+    """Each test's own model cache: `ecgnb run` in a test never reads or fills the user's."""
+    monkeypatch.setenv("ECGNB_MODEL_CACHE", str(tmp_path / "model-cache"))
+    return tmp_path / "model-cache"

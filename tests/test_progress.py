@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -201,3 +202,24 @@ def test_following_a_file_that_never_appears(tmp_path):
     with progress.following(tmp_path / "none.jsonl", progress.Display(out, tty=False), poll=0.01):
         pass
     assert out.getvalue() == ""
+
+
+def test_a_note_from_the_kernel_is_printed_at_once_between_progress_lines(tmp_path, monkeypatch):
+    target = tmp_path / "progress.jsonl"
+    monkeypatch.setenv(progress.ENV_VAR, str(target))
+    out, clock = io.StringIO(), FakeClock()
+    display = progress.Display(out, tty=False, opening="\n", clock=clock)
+    with progress.following(target, display, poll=0.01):
+        progress.Reporter(2, 4, clock=clock).epoch({"train_loss": 3.0})
+        progress.note("cache: reused the model trained for these inputs (abc)")
+        time.sleep(0.1)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "" and lines[1].startswith("  epoch 1/2 · ")
+    assert lines[2] == "  cache: reused the model trained for these inputs (abc)"
+
+
+def test_a_note_without_a_progress_file_is_silent(tmp_path, monkeypatch):
+    monkeypatch.delenv(progress.ENV_VAR, raising=False)
+    progress.note("nowhere to go")  # no file named: nothing written, no error
+    progress.note("unwritable", path=tmp_path / "missing-folder" / "p.jsonl")
+    assert list(tmp_path.iterdir()) == []

@@ -19,7 +19,7 @@ REAL_DATA = os.environ.get("ECGNB_DATA") or str(REPO.parent / "shared/data/ECG50
 
 
 @pytest.mark.skipif(not Path(REAL_DATA).exists(), reason="no local ECG5000 copy")
-def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path):
+def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_cache):
     data = str(Path(REAL_DATA).resolve())  # an absolute path given by the user: it must not leak either
     code = cli.main(["run", "-f", str(REPO / "params/smoke.yaml"), "--name", "smoke", "--reports", str(tmp_path),
                      "--data", data])
@@ -43,7 +43,9 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path):
     assert "smoke" in (tmp_path / "index.md").read_text()
     assert "[5/5] 05_visualize" in err
     # live progress (stderr is not a terminal here: plain lines), then the notebook's own end line
-    assert "[2/5] 02_train … \n  epoch 1/2 · " in err and "\n  epoch 2/2 · 0:" in err
+    # 3 members × 2 epochs, counted together
+    assert "[2/5] 02_train … \n  epoch 1/6 · member " in err and "\n  epoch 6/6 · member " in err
+    assert "\n  cache: stored the trained model as " in err
     assert "\n[2/5] 02_train done in " in err
     assert "[3/5] 03_threshold … done in " in err
 
@@ -62,3 +64,12 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path):
 
     again = cli.main(["run", "-f", str(REPO / "params/smoke.yaml"), "--name", "smoke", "--reports", str(tmp_path)])
     assert again == 2 and "--force" in capsys.readouterr().err
+
+    # another threshold rule cannot change the weights: the cached model serves, the ranking is the same
+    assert [p.suffix for p in model_cache.iterdir()] == [".pt"]
+    rule = cli.main(["run", "-f", str(REPO / "params/smoke.yaml"), "-p", "threshold_rule", "val_best_f1",
+                     "--name", "smoke-f1", "--reports", str(tmp_path), "--data", data])
+    err = capsys.readouterr().err
+    assert rule == 0 and "cache: reused the model trained for these inputs" in err and "epoch 1/6" not in err
+    f1 = json.loads((tmp_path / "smoke-f1" / runs.METRICS).read_text())
+    assert f1["held_out"]["roc_auc"] == metrics["held_out"]["roc_auc"] and f1["threshold_rule"] == "val_best_f1"
