@@ -9,8 +9,9 @@ the new lines in a background thread of the command and hands each record to a
 :data:`PLAIN_EVERY` seconds (plus the first and the last).
 
 A record: ``{"kind": "step"|"epoch", "epoch": n, "epochs": N, "batch": b, "batches": B,
-"seconds": s}``; an epoch record adds train_loss, val_l1, val_roc_auc (when measured), best and,
-in an ensemble, member.
+"done": fraction of the whole training, "seconds": s}``; an epoch record adds train_loss, val_l1,
+val_roc_auc (when measured), best and, in an ensemble, member. A ``{"kind": "note", "text": …}``
+record is a line to print as it is (the model cache says what it did).
 """
 
 from __future__ import annotations
@@ -39,31 +40,37 @@ EPOCH_KEYS = ("member", "train_loss", "val_l1", "val_roc_auc", "best")  # copied
 class Reporter:
     """Appends progress records to ``path`` (default: ``$ECGNB_PROGRESS``); does nothing without one.
 
-    ``epochs`` is every epoch the training will run (all members of an ensemble together); the
-    reporter counts finished epochs itself, so members trained side by side can share it. Never
-    stops training: a file that cannot be written turns the reporter off.
+    ``epochs`` is each member's number of epochs, ``batches`` the batches of one epoch, and
+    ``members`` the models of an ensemble, trained ``side_by_side`` or one after another, which
+    share one reporter: each record says how far the whole training is (``done``, 0 to 1). Never stops training: a file
+    that cannot be written turns the reporter off.
     """
 
     def __init__(self, epochs: int, batches: int, path: str | Path | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, members: int = 1, side_by_side: bool = True) -> None:
         self.path = Path(path) if path else (Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else None)
-        self.epochs, self.batches, self.clock = epochs, batches, clock
+        self.epochs, self.batches, self.members, self.clock = epochs, batches, members, clock
+        self.running = members if side_by_side else 1  # members inside an epoch at once
         self.start = self.last = clock()
-        self.done = 0  # epochs finished
+        self.done = 0  # member-epochs finished
         self.lock = threading.Lock()
 
     def step(self, batch: int) -> None:
         """Inside an epoch, after ``batch``: a record when :data:`STEP_EVERY` seconds passed since the last one."""
         if self.path is not None and self.clock() - self.last >= STEP_EVERY:
             with self.lock:
-                self._write({"kind": "step", "epoch": self.done + 1, "batch": batch})
+                # side by side, the members are each about this far into their epochs
+                done = self.done + self.running * min(batch / self.batches, 1.0)
+                self._write({"kind": "step", "epoch": self.done // self.running % self.epochs + 1, "batch": batch,
+                             "done": round(done / (self.members * self.epochs), 4)})
 
     def epoch(self, row: Mapping[str, Any]) -> None:
         """After an epoch (``row``: fit's history row): always a record, with its losses."""
         if self.path is not None:
             with self.lock:
                 self.done += 1
-                self._write({"kind": "epoch", "epoch": self.done,
+                self._write({"kind": "epoch", "epoch": int(row.get("epoch", self.done)),
+                             "done": round(self.done / (self.members * self.epochs), 4),
                              **{k: _plain(row[k]) for k in EPOCH_KEYS if k in row}})
 
     def _write(self, record: dict[str, Any]) -> None:
@@ -149,18 +156,20 @@ def clock_time(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def done_epochs(record: Mapping[str, Any]) -> float:
-    """Epochs finished, counting the finished part of the current one."""
+def fraction_done(record: Mapping[str, Any]) -> float:
+    """How much of the whole training is done (0 to 1), counting the finished part of the current epoch."""
+    if "done" in record:
+        return float(record["done"])
     if record.get("kind") == "epoch":
-        return float(record["epoch"])
-    return record["epoch"] - 1 + record.get("batch", 0) / max(record.get("batches") or 1, 1)
+        return record["epoch"] / record["epochs"]
+    return (record["epoch"] - 1 + record.get("batch", 0) / max(record.get("batches") or 1, 1)) / record["epochs"]
 
 
 def describe(record: Mapping[str, Any]) -> str:
     """One line: epoch n/N, elapsed and remaining time, then losses (after an epoch) or the batch (inside one).
     The time comes first: a terminal too narrow for the line cuts its end."""
-    seconds, done = record["seconds"], done_epochs(record)
-    left = f", about {clock_time(seconds * (record['epochs'] - done) / done)} left" if done > 0 else ""
+    seconds, done = record["seconds"], fraction_done(record)
+    left = f", about {clock_time(seconds * (1 - done) / done)} left" if done > 0 else ""
     parts = [f"epoch {record['epoch']}/{record['epochs']}", f"member {record['member']}" if "member" in record else "",
              f"{clock_time(seconds)} elapsed{left}"]
     if record.get("kind") == "epoch":
@@ -198,7 +207,7 @@ class Display:
                 self._note(str(record["text"]))
                 return
             self.pending = dict(record)
-            last = record.get("kind") == "epoch" and record["epoch"] >= record["epochs"]
+            last = record.get("kind") == "epoch" and fraction_done(record) >= 1
             if last or self.clock() - self.last_output >= self.every:
                 self._output(self.pending)
 
@@ -239,10 +248,10 @@ class Display:
         if self.bar is None:
             # the line (bar, then the text) is cut to the terminal's width, so \r redraws one line
             sized = has_size(self.stream)  # else tqdm would cut the line to 0 columns and hide it below row 0
-            self.bar = tqdm(total=record["epochs"], file=self.stream, dynamic_ncols=sized, leave=True,
+            self.bar = tqdm(total=100, file=self.stream, dynamic_ncols=sized, leave=True,
                             ncols=None if sized else FALLBACK_SIZE[0], nrows=None if sized else FALLBACK_SIZE[1],
                             bar_format=self.indent + "training {percentage:3.0f}%|{bar:16}| {desc}", mininterval=0)
-        self.bar.n = done_epochs(record)
+        self.bar.n = round(100 * fraction_done(record), 1)
         self.bar.set_description_str(describe(record), refresh=False)
         self.bar.refresh()
 

@@ -61,7 +61,7 @@ TOLERANCES: dict[str, tuple[str, Tolerance]] = {
     "kept_epoch": ("epoch whose weights are kept (members' mean)", Tolerance(absolute=12, digits=1)),
     "val_l1": ("validation L1 of the kept weights (members' mean)", Tolerance(relative=0.25, digits=2)),
     "val_roc_auc": ("validation ROC-AUC of the kept weights (members' mean)", Tolerance(absolute=0.004)),
-    "threshold": ("threshold chosen on validation", Tolerance(relative=0.30, digits=2)),
+    "threshold": ("threshold chosen by the run's rule", Tolerance(relative=0.30, digits=2)),
     "roc_auc": ("test ROC-AUC", Tolerance(absolute=0.008)),
     "pr_auc": ("test PR-AUC", Tolerance(absolute=0.002)),
     "balanced_accuracy": ("test balanced accuracy", Tolerance(absolute=0.015)),

@@ -134,7 +134,8 @@ def fit(model: Ensemble | RecurrentAutoencoder, train: np.ndarray, val: np.ndarr
     bar = tqdm(total=len(members) * cfg.epochs, desc="training", unit="epoch", disable=not progress, mininterval=30)
     lock, stop = threading.Lock(), threading.Event()
     # for `ecgnb run`: one record per epoch of any member, and every few seconds inside one; a no-op unless asked
-    reporter = Reporter(len(members) * cfg.epochs, -(-len(x_train) // cfg.batch_size))
+    reporter = Reporter(cfg.epochs, -(-len(x_train) // cfg.batch_size),
+                        members=len(members), side_by_side=device.type != "cuda")
 
     def report(row: dict[str, Any]) -> bool:
         reporter.epoch(row)

@@ -64,17 +64,35 @@ def test_reporter_writes_every_epoch_and_steps_at_most_every_few_seconds(tmp_pat
     steps = [r for r in got if r["kind"] == "step"]
     assert [(r["epoch"], r["batch"]) for r in steps] == [(1, b) for b in range(5, 101, 5)]
     assert [r["seconds"] for r in steps] == [float(b) for b in range(5, 101, 5)]
-    assert got[-1] == {"kind": "epoch", "epoch": 1, "train_loss": 12.5, "val_l1": 11.25, "best": True,
+    assert [r["done"] for r in steps[:2]] == [0.025, 0.05]  # 5 and 10 of 200 batches
+    assert got[-1] == {"kind": "epoch", "epoch": 1, "done": 0.5, "train_loss": 12.5, "val_l1": 11.25, "best": True,
                        "epochs": 2, "batches": 100, "seconds": 100.5}
 
 
-def test_members_side_by_side_share_one_count(tmp_path):
-    reporter = progress.Reporter(4, 10, path=tmp_path / "p.jsonl")  # 2 members x 2 epochs
+def test_members_side_by_side_share_one_count(tmp_path, monkeypatch):
+    clock = FakeClock()
+    reporter = progress.Reporter(2, 10, path=tmp_path / "p.jsonl", clock=clock, members=2)  # 2 members x 2 epochs
+    clock.now += 5.0
+    reporter.step(5)  # both members half-way through their first epoch: a quarter of the whole
     for member, epoch in ((0, 1), (1, 1), (1, 2), (0, 2)):
+        clock.now += 2.5
         reporter.epoch({"member": member, "epoch": epoch, "train_loss": 1.0})
     got = records(tmp_path / "p.jsonl")
-    assert [(r["epoch"], r["member"]) for r in got] == [(1, 0), (2, 1), (3, 1), (4, 0)]
-    assert progress.describe(got[1]).startswith("epoch 2/4 · member 1 · 0:")
+    assert (got[0]["epoch"], got[0]["done"]) == (1, 0.25)
+    assert [(r["epoch"], r["member"], r["done"]) for r in got[1:]] == [(1, 0, 0.25), (1, 1, 0.5), (2, 1, 0.75),
+                                                                       (2, 0, 1.0)]
+    assert progress.describe(got[2]) == ("epoch 1/2 · member 1 · 0:10 elapsed, about 0:10 left · train 1.00")
+
+
+def test_members_one_after_another_count_each_epoch_once(tmp_path):
+    clock = FakeClock()
+    reporter = progress.Reporter(2, 10, path=tmp_path / "p.jsonl", clock=clock, members=2, side_by_side=False)
+    for _ in range(3):
+        reporter.epoch({"epoch": 1, "train_loss": 1.0})  # member 0's two epochs, then member 1's first
+    clock.now += 5.0
+    reporter.step(5)  # member 1, half-way through its second epoch
+    got = records(tmp_path / "p.jsonl")
+    assert (got[-1]["epoch"], got[-1]["done"]) == (2, 0.875)
 
 
 def test_reporter_that_cannot_write_turns_itself_off(tmp_path):

@@ -43,8 +43,8 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_c
     assert "smoke" in (tmp_path / "index.md").read_text()
     assert "[5/5] 05_visualize" in err
     # live progress (stderr is not a terminal here: plain lines), then the notebook's own end line
-    # 3 members × 2 epochs, counted together
-    assert "[2/5] 02_train … \n  epoch 1/6 · member " in err and "\n  epoch 6/6 · member " in err
+    # 3 members × 2 epochs, side by side
+    assert "[2/5] 02_train … \n  epoch 1/2 · member " in err and "\n  epoch 2/2 · member " in err
     assert "\n  cache: stored the trained model as " in err
     assert "\n[2/5] 02_train done in " in err
     assert "[3/5] 03_threshold … done in " in err
@@ -70,6 +70,6 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_c
     rule = cli.main(["run", "-f", str(REPO / "params/smoke.yaml"), "-p", "threshold_rule", "val_best_f1",
                      "--name", "smoke-f1", "--reports", str(tmp_path), "--data", data])
     err = capsys.readouterr().err
-    assert rule == 0 and "cache: reused the model trained for these inputs" in err and "epoch 1/6" not in err
+    assert rule == 0 and "cache: reused the model trained for these inputs" in err and "epoch 1/2" not in err
     f1 = json.loads((tmp_path / "smoke-f1" / runs.METRICS).read_text())
     assert f1["held_out"]["roc_auc"] == metrics["held_out"]["roc_auc"] and f1["threshold_rule"] == "val_best_f1"
