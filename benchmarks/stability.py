@@ -55,7 +55,7 @@ def render(run: str, seed: int, name: str, args: argparse.Namespace) -> dict:
         files = [a for f in args.file for a in ("-f", f)]
         extra = [a for key, value in args.param for a in ("-p", key, value)]
         command = [sys.executable, "-m", "ecgnb", "run", *files, *extra, "-p", "seed", str(seed), *params,
-                   "--name", run, "--reports", args.reports, "--force"]
+                   "--name", run, "--reports", args.reports, "--force", "--no-cache"]  # every cell trains
         print(f"{run}: {' '.join(f'{k}={v}' for k, v in env.items())} {' '.join(command[3:])}", flush=True)
         start = time.perf_counter()
         done = subprocess.run(command, env={**os.environ, **env}, stderr=subprocess.PIPE, text=True)

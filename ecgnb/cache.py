@@ -4,7 +4,8 @@ A report whose only change is the threshold rule (or anything else that acts aft
 would otherwise train the same model again. The cache key hashes everything that can change
 the trained weights: every parameter except those in :data:`AFTER_TRAINING`, the exact
 training inputs (the split's training normals, validation normals and validation anomalies),
-the source of the model, training and scoring code, and the torch version and CPU kernel set.
+the source of the model, training and scoring code, the torch version, CPU kernel set and thread
+count, and the settings that steer the kernels' rounding (:data:`ROUNDING_ENV`).
 Another machine, another torch or an edited ``train.py`` gives another key, never a stale model.
 
 ``ecgnb run`` turns the cache on by setting :data:`ENV_VAR` for the notebook kernels (``--no-cache``
@@ -33,6 +34,7 @@ ENV_VAR = "ECGNB_MODEL_CACHE"  # folder of cached models; unset: no cache
 AFTER_TRAINING = ("data_path", "threshold_rule", "threshold_value", "threshold_percentile", "target_recall")
 PACKAGE = Path(__file__).resolve().parent
 CODE = ("model.py", "train.py", "score.py")  # the code a trained model depends on
+ROUNDING_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")  # kernel choices that change the rounding
 
 
 def folder() -> Path | None:
@@ -50,7 +52,9 @@ def key(cfg: Config, split: Split) -> str:
         h.update(np.ascontiguousarray(part, dtype=np.float32).tobytes())
     for name in CODE:
         h.update((PACKAGE / name).read_bytes())
-    h.update(f"torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()}".encode())
+    h.update(f"torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()} threads {torch.get_num_threads()}"
+             .encode())
+    h.update(json.dumps({k: os.environ.get(k) for k in ROUNDING_ENV}).encode())
     return h.hexdigest()
 
 

@@ -78,6 +78,24 @@ def test_other_code_or_torch_changes_the_key(tmp_path, monkeypatch):
     assert cache.key(CFG, tiny_split()) != before
 
 
+@pytest.mark.parametrize("name", cache.ROUNDING_ENV)
+def test_a_setting_that_changes_the_rounding_changes_the_key(name, monkeypatch):
+    monkeypatch.delenv(name, raising=False)
+    before = cache.key(CFG, tiny_split())
+    monkeypatch.setenv(name, "AVX2")
+    assert cache.key(CFG, tiny_split()) != before
+
+
+def test_another_thread_count_changes_the_key():
+    threads = torch.get_num_threads()
+    before = cache.key(CFG, tiny_split())
+    try:
+        torch.set_num_threads(threads + 1)
+        assert cache.key(CFG, tiny_split()) != before
+    finally:
+        torch.set_num_threads(threads)
+
+
 def fit_or_reuse(log: list[str]):
     model = train.build_model(CFG, seq_len=SEQ)
     return cache.fit_or_reuse(model, tiny_split(), CFG, "fp", log=log.append)
