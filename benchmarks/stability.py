@@ -34,8 +34,10 @@ from ecgnb import runs
 PERTURBATIONS = {"native": {}, "one-thread": {"OMP_NUM_THREADS": "1"},
                  "no-vector-kernels": {"ATEN_CPU_CAPABILITY": "default"},
                  "onednn-avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
-DEFAULT_PERTURB = ("native", "one-thread", "no-vector-kernels", "train-seed-1", "train-seed-2")
+# one-thread is left out by default: with 3 members on 2 cores each member has one thread anyway
+DEFAULT_PERTURB = ("native", "no-vector-kernels", "onednn-avx2", "train-seed-1", "train-seed-2")
 GOALS = {"roc_range": 0.002, "worst_roc": 0.992, "mean_roc": 0.9965, "threshold_spread": 0.10}
+EPS = 1e-9  # a goal met to the last float bit is met (0.9970 - 0.9950 is 0.0020000000000001)
 
 
 def perturbation(name: str) -> tuple[dict[str, str], list[str]]:
@@ -75,7 +77,7 @@ def results_of(run_dir: Path, seed: int, name: str) -> dict:
     return {"seed": seed, "perturbation": name, "kept_epoch": r["kept_epoch"], "roc_auc": r["roc_auc"],
             "balanced_accuracy": r["balanced_accuracy"], "threshold": r["threshold"],
             "tutorial": f"{r['tutorial_normals']:.0f} · {r['tutorial_anomalies']:.0f}",
-            "baseline_roc_auc": r["baseline_roc_auc"], "report_s": info["seconds"], "train_s": train_s}
+            "baseline_roc_auc": r["baseline_roc_auc"], "report_s": info["seconds"], "train_s": train_s, "results": r}
 
 
 def spread(values: list[float], digits: int) -> str:
@@ -115,17 +117,42 @@ def table(rows: list[dict]) -> str:
     times = [r["report_s"] for r in rows if r["perturbation"] == "native"]
     goal = GOALS
     lines += ["", f"- per seed, ROC-AUC range ≤ {goal['roc_range']}: "
-              f"{'met' if max(checks['roc_range']) <= goal['roc_range'] else 'NOT met'} "
+              f"{'met' if max(checks['roc_range']) <= goal['roc_range'] + EPS else 'NOT met'} "
               f"(largest {max(checks['roc_range']):.4f})",
-              f"- worst ROC-AUC ≥ {goal['worst_roc']}: {'met' if worst >= goal['worst_roc'] else 'NOT met'} ({worst:.4f})",
+              f"- worst ROC-AUC ≥ {goal['worst_roc']}: {'met' if worst >= goal['worst_roc'] - EPS else 'NOT met'} "
+              f"({worst:.4f})",
               f"- {len(seeds)}-seed mean ROC-AUC ≥ {goal['mean_roc']} for every perturbation: "
-              f"{'met' if means and min(means.values()) >= goal['mean_roc'] else 'NOT met'} ("
+              f"{'met' if means and min(means.values()) >= goal['mean_roc'] - EPS else 'NOT met'} ("
               + ", ".join(f"{p} {m:.4f}" for p, m in means.items()) + f"; 5-NN baseline {baseline:.4f})",
               f"- threshold within ±{goal['threshold_spread']:.0%} of its median per seed: "
-              f"{'met' if max(checks['threshold_spread']) <= goal['threshold_spread'] else 'NOT met'} "
+              f"{'met' if max(checks['threshold_spread']) <= goal['threshold_spread'] + EPS else 'NOT met'} "
               f"(largest ±{max(checks['threshold_spread']):.1%})"]
     if times:
         lines.append(f"- native report time: {spread(times, 0)} s (min / median / max)")
+    return "\n".join(lines) + "\n"
+
+
+def result_spread(rows: list[dict]) -> str:
+    """Per split seed, every result the notebook CI compares: its value in the native run, the range over
+    the seed's runs, the largest distance from the native run, and the CI's tolerance."""
+    from ecgnb.reference import TOLERANCES
+
+    lines = []
+    for seed in sorted({r["seed"] for r in rows}):
+        rs = [r for r in rows if r["seed"] == seed]
+        native = next((r for r in rs if r["perturbation"] == "native"), rs[0])
+        lines += ["", f"Split seed {seed}, {len(rs)} runs ({', '.join(r['perturbation'] for r in rs)}); "
+                  f"distance from the {native['perturbation']} run:", "",
+                  "| result | native | min | max | largest distance | tolerance | covered |", "|---|---|---|---|---|---|---|"]
+        for name, (_, tol) in TOLERANCES.items():
+            values = [r["results"][name] for r in rs if name in r["results"]]
+            if name not in native["results"] or not values:
+                continue
+            ref = native["results"][name]
+            far = max(abs(v - ref) for v in values)
+            shown = f"{far / abs(ref):.1%}" if tol.relative and ref else tol.show(far)
+            lines.append(f"| `{name}` | {tol.show(ref)} | {tol.show(min(values))} | {tol.show(max(values))} | {shown} | "
+                         f"{tol} | {'yes' if all(tol.allows(ref, v) for v in values) else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -143,7 +170,7 @@ def main() -> None:
     for name in args.perturb:
         perturbation(name)  # every name checked before the first run
     rows = [render(f"{args.name}-s{seed}-{name}", seed, name, args) for seed in args.seeds for name in args.perturb]
-    text = table(rows)
+    text = table(rows) + result_spread(rows)
     out = Path(args.reports) / f"{args.name}.md"
     out.write_text(f"# Stability grid {args.name}\n\n{' '.join(sys.argv[1:])}\n\n{text}")
     print(text, end="")

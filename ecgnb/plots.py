@@ -126,15 +126,15 @@ def history(table: pd.DataFrame, reference: float | None = TUTORIAL_BEST_VAL, lo
     members = sorted(table["member"].unique())
     kept = kept_epochs(table)
     for m in members:
-        rows, name = table[table["member"] == m], f"member {m} " if len(members) > 1 else ""
+        rows = table[table["member"] == m]
         shade = 1.0 - 0.45 * m / max(1, len(members) - 1)  # member 0 full colour, later ones lighter
-        curves = [(axes[0], "train_loss", "tab:blue", f"{name}train loss"),
-                  (axes[0], "val_l1", "tab:orange", f"{name}validation L1")]
+        curves = [(axes[0], "train_loss", "tab:blue", "train loss"), (axes[0], "val_l1", "tab:orange", "validation L1")]
         if has_auc:  # 1 - AUC, log axis: pairs ranked the wrong way; the decisive steps 0.99 -> 0.999 stay visible
-            curves.append((axes[1], "val_roc_auc", "tab:green", f"{name}validation 1 − ROC-AUC"))
+            curves.append((axes[1], "val_roc_auc", "tab:green", "validation 1 − ROC-AUC"))
         for ax, column, color, label in curves:
             y = 1 - rows[column] if column == "val_roc_auc" else rows[column]
-            ax.plot(rows["epoch"], y, marker=".", markersize=3, color=mpl.colors.to_rgba(color, shade), label=label)
+            ax.plot(rows["epoch"], y, marker=".", markersize=3, color=mpl.colors.to_rgba(color, shade),
+                    label=label if m == members[0] else None)  # one legend entry per quantity, not per member
             if m in kept.index and column != "train_loss":
                 k = kept.loc[m]
                 ax.plot(k["epoch"], 1 - k[column] if column == "val_roc_auc" else k[column], "o",
@@ -149,6 +149,9 @@ def history(table: pd.DataFrame, reference: float | None = TUTORIAL_BEST_VAL, lo
         axes[1].set(xlabel="epoch", ylabel="1 − ROC-AUC", title="Pairs ranked wrong, validation set")
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(members) > 1:  # an entry that says what the lighter shades are
+            ax.plot([], [], color="grey", alpha=0.55, label=f"lighter: members {members[1]}–{members[-1]}"
+                    if len(members) > 2 else f"lighter: member {members[1]}")
         ax.legend(fontsize=7)
     return fig
 

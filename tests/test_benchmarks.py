@@ -37,3 +37,41 @@ def test_study_speed_times_both_studies_and_prints_both_tables(tmp_path, capsys)
     assert got["runs"] == 2 and got["ratio"] == pytest.approx(got["sequential_s"] / got["parallel_s"], abs=0.02)
     assert set(got["run_seconds"]["bench-seq"]) == {"bench-seq-seed1", "bench-seq-seed2"}
     assert "# Study bench-seq" in out and "# Study bench-par" in out and "ratio: " in out
+
+
+def grid_row(seed: int, perturbation: str, roc: float, threshold: float, tutorial: str = "142 · 143") -> dict:
+    from ecgnb.reference import TOLERANCES
+
+    results = {name: 1.0 for name in TOLERANCES} | {"roc_auc": roc, "threshold": threshold}
+    return {"seed": seed, "perturbation": perturbation, "kept_epoch": 27.0, "roc_auc": roc, "balanced_accuracy": 0.98,
+            "threshold": threshold, "tutorial": tutorial, "baseline_roc_auc": 0.9969, "report_s": 170.0,
+            "train_s": 130.0, "results": results}
+
+
+def test_stability_table_gives_each_seeds_spread_and_judges_the_goal_lines():
+    from benchmarks import stability
+
+    rows = [grid_row(42, "native", 0.9960, 34.0), grid_row(42, "onednn-avx2", 0.9950, 30.0, "140 · 144"),
+            grid_row(42, "train-seed-1", 0.9970, 36.0),
+            grid_row(43, "native", 0.9930, 33.0), grid_row(43, "onednn-avx2", 0.9931, 33.5),
+            grid_row(43, "train-seed-1", 0.9929, 32.0)]
+    text = stability.table(rows)
+    assert "| 42 | 3 | 0.9950 / 0.9960 / 0.9970 | 0.0020 | 0.980 / 0.980 / 0.980 | 30.00 / 34.00 / 36.00 | " \
+           "±11.8% | 140–142 | 143–144 |" in text  # (34 - 30) / 34
+    assert "ROC-AUC range ≤ 0.002: met (largest 0.0020)" in text
+    assert "worst ROC-AUC ≥ 0.992: met (0.9929)" in text
+    assert "mean ROC-AUC ≥ 0.9965 for every perturbation: NOT met (native 0.9945, onednn-avx2 0.9940, " \
+           "train-seed-1 0.9950; 5-NN baseline 0.9969)" in text
+    assert "threshold within ±10% of its median per seed: NOT met (largest ±11.8%)" in text
+    spread = stability.result_spread(rows)
+    line = next(l for l in spread.splitlines() if l.startswith("| `threshold`") and "34.00" in l)
+    assert line.split(" | ")[1:5] == ["34.00", "30.00", "36.00", "11.8%"]  # relative tolerance: the distance in %
+
+
+def test_an_unknown_perturbation_is_refused_before_anything_runs():
+    from benchmarks import stability
+
+    with pytest.raises(SystemExit, match="unknown perturbation 'two-threads'"):
+        stability.perturbation("two-threads")
+    assert stability.perturbation("train-seed-7") == ({}, ["-p", "train_seed", "7"])
+    assert stability.perturbation("onednn-avx2") == ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, [])

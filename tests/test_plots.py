@@ -68,12 +68,13 @@ def test_history_of_an_ensemble_draws_each_member_and_marks_its_kept_epoch():
                           "val_roc_auc": [0.9, 0.99, 0.98, 0.8, 0.97, 0.985], "best": [True, True, False, True, True, True]})
     fig = plots.history(table)
     loss_ax, auc_ax = fig.axes
-    assert len(loss_ax.get_lines()) == 2 * (2 + 1) + 1  # per member: train, val, kept dot; + the tutorial's best
-    assert len(auc_ax.get_lines()) == 2 * (1 + 1)
+    # per member: train, val, kept dot; + the tutorial's best; + the empty line of the "lighter" legend entry
+    assert len(loss_ax.get_lines()) == 2 * (2 + 1) + 1 + 1
+    assert len(auc_ax.get_lines()) == 2 * (1 + 1) + 1
     dots = [line.get_xydata().tolist() for line in auc_ax.get_lines() if line.get_marker() == "o"]
     assert dots == [[[2.0, pytest.approx(0.01)]], [[3.0, pytest.approx(0.015)]]]  # 1 - ROC-AUC at each kept epoch
     labels = [t.get_text() for t in auc_ax.get_legend().get_texts()]
-    assert labels.count("kept weights") == 1 and "member 1 validation 1 − ROC-AUC" in labels
+    assert labels == ["validation 1 − ROC-AUC", "kept weights", "lighter: member 1"]  # one entry per quantity
 
 
 def test_loss_distributions_one_kde_per_set_plus_threshold():
