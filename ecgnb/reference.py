@@ -58,20 +58,21 @@ def _count(limit: int) -> Tolerance:
 
 # What each result means and how far it may move. Measured spread: README, "Notebook CI".
 TOLERANCES: dict[str, tuple[str, Tolerance]] = {
-    "kept_epoch": ("epoch whose weights are kept (members' mean)", Tolerance(absolute=12, digits=1)),
-    "val_l1": ("validation L1 of the kept weights (members' mean)", Tolerance(relative=0.25, digits=2)),
-    "val_roc_auc": ("validation ROC-AUC of the kept weights (members' mean)", Tolerance(absolute=0.004)),
-    "threshold": ("threshold chosen by the run's rule", Tolerance(relative=0.30, digits=2)),
-    "roc_auc": ("test ROC-AUC", Tolerance(absolute=0.008)),
-    "pr_auc": ("test PR-AUC", Tolerance(absolute=0.002)),
-    "balanced_accuracy": ("test balanced accuracy", Tolerance(absolute=0.015)),
-    "f1": ("test F1", Tolerance(absolute=0.008)),
-    "recall": ("test recall", Tolerance(absolute=0.015)),
-    "specificity": ("test specificity", Tolerance(absolute=0.035)),
-    "tutorial_normals": ("tutorial check: normals correct of 145", _count(5)),
-    "tutorial_anomalies": ("tutorial check: anomalies correct of 145", _count(4)),
+    # select_by last: every member keeps its last epoch, on any machine
+    "kept_epoch": ("epoch whose weights are kept (members' mean)", Tolerance(absolute=0, digits=1)),
+    "val_l1": ("validation L1 of the kept weights (members' mean)", Tolerance(relative=0.15, digits=2)),
+    "val_roc_auc": ("validation ROC-AUC of the kept weights (members' mean)", Tolerance(absolute=0.003)),
+    "threshold": ("threshold chosen by the run's rule", Tolerance(relative=0.20, digits=2)),
+    "roc_auc": ("test ROC-AUC", Tolerance(absolute=0.004)),
+    "pr_auc": ("test PR-AUC", Tolerance(absolute=0.0005)),
+    "balanced_accuracy": ("test balanced accuracy", Tolerance(absolute=0.008)),
+    "f1": ("test F1", Tolerance(absolute=0.005)),
+    "recall": ("test recall", Tolerance(absolute=0.010)),
+    "specificity": ("test specificity", Tolerance(absolute=0.014)),  # 2 of 145 normals
+    "tutorial_normals": ("tutorial check: normals correct of 145", _count(2)),
+    "tutorial_anomalies": ("tutorial check: anomalies correct of 145", _count(2)),
     **{f"detected_{name}": (f"{name} beats detected in the test set", _count(limit))
-       for name, limit in zip(CLASS_NAMES[1:], (8, 4, 8, 4))},
+       for name, limit in zip(CLASS_NAMES[1:], (8, 3, 6, 3))},
     "baseline_roc_auc": ("5-NN baseline test ROC-AUC", Tolerance(absolute=0.0005)),
     "baseline_balanced_accuracy": ("5-NN baseline test balanced accuracy", Tolerance(absolute=0.0005)),
 }

@@ -63,7 +63,9 @@ def test_results_are_read_from_the_run_folder(tmp_path):
 
 def test_every_result_has_a_tolerance_and_a_meaning():
     assert set(EXPECTED) == set(reference.TOLERANCES)
-    assert all(meaning and tol.limit(1.0) > 0 for meaning, tol in reference.TOLERANCES.values())
+    assert all(meaning for meaning, _ in reference.TOLERANCES.values())
+    # only the kept epoch must match exactly (select_by last); every other result may move a little
+    assert [name for name, (_, tol) in reference.TOLERANCES.items() if tol.limit(1.0) == 0] == ["kept_epoch"]
 
 
 def test_a_run_within_tolerance_is_the_same_result(tmp_path):
