@@ -48,7 +48,7 @@ def score(model: RecurrentAutoencoder | Ensemble, x: np.ndarray | torch.Tensor, 
 
 
 def _score_one(model: RecurrentAutoencoder, seqs: torch.Tensor, sigma: float, batch_size: int) -> Scores:
-    recon = torch.cat([model(xb) for xb in seqs.split(batch_size)]) if len(seqs) else seqs.clone()
+    recon = torch.cat([model(xb) for xb in seqs.split(batch_size)])  # no rows: split gives one empty batch
     residual = (recon - seqs).cpu().numpy()  # (N, T, F)
     err = np.abs(residual)
     return Scores(reconstruction=recon.squeeze(-1).cpu().numpy(), l1_sum=err.sum(axis=(1, 2)),

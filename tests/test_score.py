@@ -82,6 +82,8 @@ def test_no_beats_give_empty_scores():
     s = score.score(constant_model(np.zeros(T)), np.zeros((0, T), np.float32), sigma=2.0)
     assert s.reconstruction.shape == (0, T)
     assert s.l1_sum.shape == s.l1_mean.shape == s.anomaly_score.shape == (0,)
+    lstm = score.score(RecurrentAutoencoder(seq_len=T, n_features=1, embedding_dim=2), np.zeros((0, T), np.float32))
+    assert lstm.anomaly_score.shape == (0,)  # the real model takes an empty batch too
 
 
 def test_scoring_leaves_the_model_in_eval_mode_without_gradients():
