@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from ecgnb import config, pages, progress, runs
 from ecgnb.config import Config
@@ -253,6 +253,14 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     return 0
 
 
+def progress_line(step: str, nb: str) -> tuple[progress.Display, Callable[[str], None]]:
+    """Start the line ``step nb …``; return the display for training progress (its lines go below
+    this one) and ``outcome(text)``, which ends the line, naming step and notebook again after progress."""
+    say(f"{step} {nb} … ", end="")
+    display = progress.Display(sys.stderr, opening="\n")
+    return display, lambda text: say(f"{step} {nb} {text}" if display.shown else text)
+
+
 def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hide_code: bool, start: float) -> int:
     """Execute (in the run folder, so every path the notebook sees is relative), clean and render one
     notebook, showing training progress while it runs; record it in run.json. 0, or the run's exit code."""
@@ -263,12 +271,7 @@ def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hid
     if first:
         parameters["params_file"] = runs.PARAMS
     runs.update_notebook(run_dir, nb, status="running")
-    say(f"{step} {nb} … ", end="")
-    display = progress.Display(sys.stderr, opening="\n")  # its lines, if any, go below this one
-
-    def outcome(text: str) -> None:
-        say(f"{step} {nb} {text}" if display.shown else text)
-
+    display, outcome = progress_line(step, nb)
     t0 = time.perf_counter()
     try:
         with progress.following(run_dir / runs.PROGRESS, display):
@@ -420,13 +423,12 @@ REFERENCE_NOTEBOOK = "04_evaluate"  # the notebook that compares a run with the 
 def refresh_notebook(path: Path, step: str, run_dir: Path) -> None:
     """Execute one committed notebook in place with its own defaults (its run folder ``run_dir``),
     showing training progress, and clean it for git."""
-    say(f"{step} {path.stem} … ", end="")
-    display = progress.Display(sys.stderr, opening="\n")
+    display, outcome = progress_line(step, path.stem)
     t0 = time.perf_counter()
     with progress.following(run_dir / runs.PROGRESS, display):
         execute(path, path, {}, path.parent)  # no parameters: papermill injects no cell
     runs.clean_notebook(path, committed=True, run_dir=run_dir)
-    say(f"{step + ' ' + path.stem + ' ' if display.shown else ''}done in {time.perf_counter() - t0:.1f} s")
+    outcome(f"done in {time.perf_counter() - t0:.1f} s")
 
 
 # ---------------------------------------------------------------- the parser

@@ -219,8 +219,12 @@ def _fit_member(model: RecurrentAutoencoder, k: int, name: str, seed: int, x_tra
         row = {"member": k, "epoch": epoch, "train_loss": total / len(x_train),
                **validate(model, x_val, x_anom, cfg.score_sigma),
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
-        criterion = {"val_l1": lambda: row["val_l1"], "val_roc_auc": lambda: -row["val_roc_auc"],  # lower is better
-                     "last": lambda: -epoch}[cfg.select_by]()
+        if cfg.select_by == "last":  # lower is better: each epoch beats every earlier one
+            criterion = -epoch
+        elif cfg.select_by == "val_l1":
+            criterion = row["val_l1"]
+        else:
+            criterion = -row["val_roc_auc"]
         row["best"] = criterion < best
         if row["best"]:
             best, best_state, stale = criterion, copy.deepcopy(model.state_dict()), 0
