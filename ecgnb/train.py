@@ -30,8 +30,8 @@ from ecgnb.model import Ensemble, RecurrentAutoencoder, as_sequences
 from ecgnb.progress import Reporter
 
 # A reused checkpoint must match the run on these: the seed decides which normals it trained
-# on (another seed's training set overlaps this run's test set), embedding_dim its shape.
-MUST_MATCH = ("seed", "embedding_dim")
+# on (another seed's training set overlaps this run's test set), embedding_dim and downsample its shape.
+MUST_MATCH = ("seed", "embedding_dim", "downsample")
 
 
 class TrainingError(EcgnbError):
@@ -59,7 +59,8 @@ def build_model(cfg: Config, seq_len: int = 140, n_features: int = 1) -> Ensembl
     members = []
     for k in range(cfg.members):
         seed_everything(member_seed(cfg, k))
-        member = RecurrentAutoencoder(seq_len=seq_len, n_features=n_features, embedding_dim=cfg.embedding_dim)
+        member = RecurrentAutoencoder(seq_len=seq_len, n_features=n_features, embedding_dim=cfg.embedding_dim,
+                                      downsample=cfg.downsample)
         if cfg.lstm_init == "chrono":
             member.chrono_init_()
         members.append(member)
@@ -182,7 +183,7 @@ def _fit_member(model: RecurrentAutoencoder, k: int, name: str, seed: int, x_tra
                 stop: threading.Event) -> list[dict[str, Any]]:
     """Train member ``k`` (``name`` starts its error messages) with batch order ``seed``; keep its best weights."""
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # one kernel per step, not one per tensor
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
                  if cfg.lr_schedule == "onecycle" else None)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
@@ -251,7 +252,8 @@ def save_checkpoint(path: str | Path, model: Ensemble | RecurrentAutoencoder, cf
     payload = {
         "state_dict": {k: v.detach().cpu() for k, v in ensemble.state_dict().items()},
         "model_args": {"seq_len": ensemble.seq_len, "n_features": ensemble.n_features,
-                       "embedding_dim": ensemble.embedding_dim, "members": len(ensemble.members)},
+                       "embedding_dim": ensemble.embedding_dim, "downsample": ensemble.downsample,
+                       "members": len(ensemble.members)},
         "config": cfg.to_dict(),
         "history": {c: history[c].tolist() for c in history.columns},
         "fingerprint": fingerprint,
