@@ -33,6 +33,20 @@ Profiles: `params/default.yaml` (the default report, these defaults), `params/tu
 tutorial exactly: E=128, batch 1, constant 1e-3, 150 epochs, fixed threshold 26; over two hours on
 2 cores), `params/smoke.yaml` (tiny, for CLI tests and quick looks).
 """
+FOOTER = """
+## Notes
+
+- `members` train side by side on a CPU, each on its share of the cores (one thread at least); on a
+  GPU one after another.
+- `bf16` is checked up front: a CPU without AVX-512 BF16 or AMX stops with a one-line error.
+- `checkpoint` must match the run's seed, `embedding_dim` and data.
+- `select_by`: `last` keeps the end of the schedule, `val_roc_auc` the epoch whose scores best split
+  validation normals from validation anomalies, `val_l1` the lowest validation normals' loss (the
+  tutorial's). `patience` needs one of the last two.
+- `score_sigma`: the anomaly score low-passes the reconstruction error with a Gaussian of this many
+  samples before summing its absolute value; 0 is the tutorial's plain L1 sum.
+- The evaluation protocol (which beats choose what): [design.md](design.md#evaluation-protocol).
+"""
 
 
 def field_comments(source: str) -> dict[str, tuple[str, str]]:
@@ -82,7 +96,7 @@ def page() -> str:
         text = "; ".join(part for part in (meaning, listed) if part)
         kind = str(f.type).replace("None", "null").replace(" | ", " or ")
         lines.append(f"| `{f.name}` | {kind} | {shown(defaults[f.name])} | {text} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + FOOTER
 
 
 def main(argv: list[str]) -> int:
