@@ -136,7 +136,7 @@ def fit(model: Ensemble | RecurrentAutoencoder, train: np.ndarray, val: np.ndarr
     lock, stop = threading.Lock(), threading.Event()
     # for `ecgnb run`: one record per epoch of any member, and every few seconds inside one; a no-op unless asked
     reporter = Reporter(cfg.epochs, -(-len(x_train) // cfg.batch_size),
-                        members=len(members), side_by_side=device.type != "cuda")
+                        members=len(members), side_by_side=device.type != "cuda", keeps_best=cfg.select_by != "last")
 
     def report(row: dict[str, Any]) -> bool:
         reporter.epoch(row)
