@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -131,8 +132,10 @@ def fit(model: Ensemble | RecurrentAutoencoder, train: np.ndarray, val: np.ndarr
     if not all(torch.isfinite(x).all() for x in (x_train, x_val, x_anom) if x is not None):
         raise TrainingError("training or validation data hold NaN or inf values; clean the data before training")
 
-    # A redraw at most every 30 s: a few lines in a saved notebook, not one per epoch.
-    bar = tqdm(total=len(members) * cfg.epochs, desc="training", unit="epoch", disable=not progress, mininterval=30)
+    # A redraw at most every 30 s: a few lines in a saved notebook, not one per epoch. On stdout: in a notebook
+    # (JupyterLab, papermill's HTML) one plain text line, not a red stderr block.
+    bar = tqdm(total=len(members) * cfg.epochs, desc="training", unit="epoch", disable=not progress, mininterval=30,
+               file=sys.stdout)
     lock, stop = threading.Lock(), threading.Event()
     # for `ecgnb run`: one record per epoch of any member, and every few seconds inside one; a no-op unless asked
     reporter = Reporter(cfg.epochs, -(-len(x_train) // cfg.batch_size),
