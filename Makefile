@@ -12,7 +12,7 @@ PARAMS ?= params/default.yaml
 FORCE  ?=
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup report test test-notebooks test-lab test-machines mutation lab lab-dev notebooks clean
+.PHONY: setup report test test-fast test-notebooks test-lab test-machines mutation lab lab-dev notebooks clean
 
 $(BIN)/ecgnb: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: no Python $(PY_RANGE) with venv found (tried $(PY_CANDIDATES);" \
@@ -30,6 +30,9 @@ report: setup  ## render reports/$(NAME)/ from $(PARAMS) (FORCE=1 replaces an ex
 
 test: setup  ## unit tests, CLI smoke run, and nbval on the committed notebooks
 	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+
+test-fast: setup  ## the fast tier: every test not marked slow (no real report, Dask cluster or browser)
+	$(BIN)/python -m pytest tests -m "not slow" -q
 
 test-notebooks: setup  ## nbval only: re-execute the committed notebooks, facts exact, results vs the reference
 	$(BIN)/python -m pytest notebooks $(NBVAL)

@@ -26,12 +26,12 @@ import pandas as pd
 import torch
 
 from ecgnb import progress, train
-from ecgnb.config import Config
+from ecgnb.config import THRESHOLD_KEYS, Config
 from ecgnb.data import Split
 from ecgnb.model import Ensemble
 
 ENV_VAR = "ECGNB_MODEL_CACHE"  # folder of cached models; unset: no cache
-AFTER_TRAINING = ("data_path", "threshold_rule", "threshold_value", "threshold_percentile", "target_recall")
+AFTER_TRAINING = ("data_path", *THRESHOLD_KEYS)  # the data enters the key as the split's arrays
 PACKAGE = Path(__file__).resolve().parent
 CODE = ("model.py", "train.py", "score.py")  # the code a trained model depends on
 ROUNDING_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")  # kernel choices that change the rounding
@@ -52,10 +52,14 @@ def key(cfg: Config, split: Split) -> str:
         h.update(np.ascontiguousarray(part, dtype=np.float32).tobytes())
     for name in CODE:
         h.update((PACKAGE / name).read_bytes())
-    h.update(f"torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()} threads {torch.get_num_threads()}"
-             .encode())
-    h.update(json.dumps({k: os.environ.get(k) for k in ROUNDING_ENV}).encode())
+    h.update(environment().encode())
     return h.hexdigest()
+
+
+def environment() -> str:
+    """The torch version, CPU kernel set, thread count and rounding settings: what makes floats differ."""
+    rounding = json.dumps({k: os.environ.get(k) for k in ROUNDING_ENV})
+    return f"torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()} threads {torch.get_num_threads()} {rounding}"
 
 
 def say(text: str) -> None:

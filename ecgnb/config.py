@@ -25,6 +25,10 @@ LOSSES = ("l1", "mse")
 SELECT_BY = ("last", "val_l1", "val_roc_auc")
 LSTM_INITS = ("pytorch", "chrono")
 DEVICES = ("auto", "cpu", "cuda")
+# The parameters that decide the data and its split (shown by 01_explore).
+DATA_KEYS = ("seed", "data_path", "val_anomaly_fraction")
+# The parameters that act only after training: how the threshold is chosen (shown by 03_threshold).
+THRESHOLD_KEYS = ("threshold_rule", "threshold_value", "threshold_percentile", "target_recall")
 # The parameters that shape the trained model (shown by 02_train, compared across runs).
 TRAINING_KEYS = ("seed", "train_seed", "embedding_dim", "downsample", "lstm_init", "members", "epochs", "batch_size", "lr",
                  "lr_schedule", "grad_clip", "bf16", "patience", "select_by", "score_sigma", "loss", "normalize",

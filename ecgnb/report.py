@@ -211,12 +211,13 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
                       params_files=[shown_path(p, root) for p in params_files], hide_code=hide_code)
     pages.write_run_page(run_dir)
     say(f"run {name}: {len(notebooks)} notebooks → {run_dir}")
-    saved_env = kernel_env(root, run_dir / runs.PROGRESS, data_path, model_cache_dir() if use_cache else None)
+    model_cache = model_cache_dir() if use_cache else None
+    saved_env = kernel_env(root, run_dir / runs.PROGRESS, data_path, model_cache)
     start = time.perf_counter()
     try:
         for i, nb in enumerate(notebooks, 1):
             code = run_one(run_dir, folder, nb, f"[{i}/{len(notebooks)}]", first=i == 1, hide_code=hide_code,
-                           start=start)
+                           start=start, cfg=cfg, model_cache=model_cache)
             if code:
                 return code
     finally:
@@ -233,9 +234,12 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     return 0
 
 
-def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hide_code: bool, start: float) -> int:
+def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hide_code: bool, start: float,
+            cfg: Config, model_cache: Path | None = None) -> int:
     """Execute (in the run folder, so every path the notebook sees is relative), clean and render one
-    notebook, showing training progress while it runs; record it in run.json. 0, or the run's exit code."""
+    notebook, showing training progress while it runs; record it in run.json. 0, or the run's exit code.
+    With ``model_cache``, a notebook whose inputs equal those of an earlier execution is copied from it
+    (:mod:`ecgnb.reuse`), and one that runs is kept there for the next time."""
     from papermill.exceptions import PapermillExecutionError
 
     output = run_dir / f"{nb}.ipynb"
@@ -245,6 +249,21 @@ def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hid
     runs.update_notebook(run_dir, nb, status="running")
     display, outcome = progress_line(step, nb)
     t0 = time.perf_counter()
+    digest = reused = None
+    if model_cache is not None:
+        from ecgnb import reuse
+
+        digest = reuse.key(folder / f"{nb}.ipynb", parameters, cfg, run_dir)
+        reused = reuse.restore(model_cache, digest, run_dir)
+        if reused:
+            seconds = time.perf_counter() - t0
+            runs.update_notebook(run_dir, nb, status="done", seconds=round(seconds, 1), html=f"{nb}.html",
+                                 reused=digest[:12])
+            pages.write_run_page(run_dir)
+            outcome(f"copied in {seconds:.1f} s: its inputs are those of an earlier execution ({digest[:12]}); "
+                    "--no-cache executes it")
+            return 0
+        before = reuse.outputs(run_dir)
     try:
         with progress.following(run_dir / runs.PROGRESS, display):
             execute(folder / f"{nb}.ipynb", output, parameters, run_dir)
@@ -262,6 +281,8 @@ def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hid
                     error=one_line(f"{type(err).__name__}: {err}"), code=1)
     seconds = time.perf_counter() - t0
     html_name = finish_notebook(output, hide_code)
+    if digest is not None:
+        reuse.store(model_cache, digest, run_dir, before)
     runs.update_notebook(run_dir, nb, status="done", seconds=round(seconds, 1), html=html_name)
     pages.write_run_page(run_dir)
     outcome(f"done in {seconds:.1f} s")

@@ -25,6 +25,7 @@ def test_time_to_quality_runs_the_default_recipe():
     assert got["epochs"] == 2 and got["seq_per_s"] > 0 and np.isfinite(got["best_val_l1"])
 
 
+@pytest.mark.slow
 def test_study_speed_times_both_studies_and_prints_both_tables(tmp_path, capsys):
     from benchmarks import study_speed
     from test_cli import WRITE_METRICS, notebook

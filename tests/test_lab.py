@@ -277,6 +277,7 @@ def screenshot(page, path: Path, capsys) -> None:
         print(f"\n  screenshot: {shot.relative_to(ROOT)}", end="")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", runs.NOTEBOOKS)
 def test_run_all_cells_in_the_lab(name, folders, server, page, committed_before, capsys):
     path = folders["lab"] / f"{name}.ipynb"
@@ -286,10 +287,12 @@ def test_run_all_cells_in_the_lab(name, folders, server, page, committed_before,
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.slow
 def test_the_lab_left_the_committed_notebooks_alone(folders, committed_before):
     assert snapshot_notebooks() == committed_before, "a lab session changed notebooks/ (git status, file hashes)"
 
 
+@pytest.mark.slow
 def test_a_cell_that_only_fails_in_the_lab_is_named(folders, server, page, capsys):
     """A cell that reads a file beside the committed notebook (nbval runs there) fails in the lab's copy."""
     path = folders["broken"] / "01_explore.ipynb"

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_explore.ipynb"  # the cheapest notebook: data and split, no training
@@ -47,6 +48,7 @@ def tamper(path: Path, old: str, new: str) -> None:
     nbformat.write(nb, path)
 
 
+@pytest.mark.slow
 def test_unchanged_copy_passes_and_a_changed_count_fails(tmp_path):
     path = copy_project(tmp_path)
     ok = nbval(path)

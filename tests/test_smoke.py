@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = os.environ.get("ECGNB_DATA") or str(REPO.parent / "shared/data/ECG5000.zip")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path(REAL_DATA).exists(), reason="no local ECG5000 copy")
 def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_cache):
     data = str(Path(REAL_DATA).resolve())  # an absolute path given by the user: it must not leak either
@@ -64,15 +65,27 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_c
     again = cli.main(["run", "-f", str(REPO / "params/smoke.yaml"), "--name", "smoke", "--reports", str(tmp_path)])
     assert again == 2 and "--force" in capsys.readouterr().err
 
-    # another threshold rule cannot change the weights: the cached model serves, the ranking is the same
-    assert [p.suffix for p in model_cache.iterdir()] == [".pt"]
+    # another threshold rule cannot change the weights: the notebooks before and beside the threshold are
+    # copied from the first run (their inputs are the same), 03 and 04 run again, the ranking is the same
+    assert len(list(model_cache.glob("*.pt"))) == 1
     rule = cli.main(["run", "-f", str(REPO / "params/smoke.yaml"), "-p", "threshold_rule", "val_best_f1",
                      "--name", "smoke-f1", "--reports", str(tmp_path), "--data", data])
     err = capsys.readouterr().err
-    assert rule == 0 and "cache: reused the model trained for these inputs" in err and "epoch 1/2" not in err
-    f1 = json.loads((tmp_path / "smoke-f1" / runs.METRICS).read_text())
+    assert rule == 0 and "epoch 1/2" not in err, err
+    for step, nb in enumerate(runs.NOTEBOOKS, 1):
+        copied = nb in ("01_explore", "02_train", "05_visualize")
+        assert (f"[{step}/5] {nb} … copied in " in err) == copied and (f"[{step}/5] {nb} … done in " in err) != copied
+    again_dir = tmp_path / "smoke-f1"
+    info = runs.read_status(again_dir)
+    assert info["status"] == "complete" and [nb for nb, v in info["notebooks"].items() if v.get("reused")] == [
+        "01_explore", "02_train", "05_visualize"]
+    files = lambda folder: sorted(p.relative_to(folder) for p in folder.rglob("*") if p.name != runs.PROGRESS)
+    assert files(again_dir) == files(run_dir) and not (again_dir / runs.PROGRESS).exists()  # nothing trained
+    assert (again_dir / runs.CHECKPOINT).read_bytes() == (run_dir / runs.CHECKPOINT).read_bytes()
+    assert broken_links(again_dir / "index.html") == []
+    f1 = json.loads((again_dir / runs.METRICS).read_text())
     assert f1["held_out"]["roc_auc"] == metrics["held_out"]["roc_auc"] and f1["threshold_rule"] == "val_best_f1"
-
+    assert (again_dir / "03_threshold.html").read_bytes() != (run_dir / "03_threshold.html").read_bytes()
 
 EPOCH_END = re.compile(r"  epoch (\d+)/(\d+) · member \d+ · \d+:\d\d elapsed")
 IN_EPOCH = re.compile(r"  epoch (\d+)/(\d+) · \d+:\d\d elapsed.* · batch \d+/\d+$")

@@ -200,6 +200,7 @@ def study(capsys, reports: Path, notebooks: Path, *argv: str) -> tuple[int, str,
                    "--notebooks-dir", str(notebooks))
 
 
+@pytest.mark.slow
 def test_a_failing_configuration_fails_alone_and_the_same_command_resumes(capsys, tmp_path):
     reports, argv = tmp_path / "reports", ("-g", "epochs=2,3", "--seeds", "1", "2", "--name", "st")
     code, out, err = study(capsys, reports, tiny(tmp_path / "nbs", fail_when("p['epochs'] == 3")), *argv)
@@ -242,6 +243,7 @@ if seed == 2 or (seed == 1 and not tries.exists()):
     import time; time.sleep(60)"""
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_only_its_run(capsys, tmp_path):
     cell = f"TRIES = {str(tmp_path / 'tries-seed{seed}')!r}\n" + KILL_WORKER
     code, _, err = study(capsys, tmp_path / "reports", tiny(tmp_path / "nbs", cell),
@@ -296,6 +298,7 @@ pathlib.Path(run_dir, "threads.json").write_text(json.dumps(
     {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "torch": torch.get_num_threads()}))"""
 
 
+@pytest.mark.slow
 def test_study_on_an_existing_scheduler_with_threads_per_run(capsys, tmp_path):
     from distributed import LocalCluster
 
@@ -319,6 +322,7 @@ def test_study_on_an_existing_scheduler_with_threads_per_run(capsys, tmp_path):
 # ---------------------------------------------------------------- the real notebooks
 
 
+@pytest.mark.slow
 def test_smoke_study_of_two_settings_by_two_seeds_on_two_workers(capsys, tmp_path):
     reports = tmp_path / "reports"
     argv = ["study", "-f", str(REPO / "params/smoke.yaml"), "-p", "epochs", "1", "-g", "embedding_dim=4,8",
