@@ -45,7 +45,7 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_c
     assert "smoke" in (tmp_path / "index.md").read_text()
     assert "[5/5] 05_visualize" in err
     # live progress (stderr is not a terminal here: plain lines), then the notebook's own end line;
-    # 3 members × 2 epochs, side by side. On a slow machine records from inside an epoch come between.
+    # the default's members × 2 epochs, side by side. On a slow machine records from inside an epoch come between.
     assert_training_progress(err, epochs=2)
     assert "[3/5] 03_threshold … done in " in err
 
