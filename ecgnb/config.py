@@ -52,11 +52,11 @@ class Config:
     val_anomaly_fraction: float = 0.2  # share of anomalies (not among the first 145) kept for validation
     # model
     embedding_dim: int = 32  # size of the code each heartbeat is squeezed into (the tutorial: 128)
-    downsample: int = 1  # the LSTMs walk every k-th step (window means in, interpolation out); 1: every sample
+    downsample: int = 2  # the LSTMs walk every k-th step (window means in, interpolation out); 1: every sample
     lstm_init: str = "chrono"  # gate-bias start values: chrono (long memories) or pytorch (the tutorial)
     # training
-    members: int = 3  # autoencoders trained from other initial weights; a beat's score is their mean
-    epochs: int = 27  # passes over the training normals (upper bound when patience > 0)
+    members: int = 2  # autoencoders trained from other initial weights; a beat's score is their mean
+    epochs: int = 20  # passes over the training normals (upper bound when patience > 0)
     batch_size: int = 16  # sequences per optimizer step (the tutorial uses 1)
     lr: float = 4e-3  # peak learning rate of Adam
     lr_schedule: str = "onecycle"  # constant (the tutorial) or onecycle (warm-up, then anneal)
