@@ -152,7 +152,7 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - any parser's failure gets the same one-line form
-        raise DataError(f"{path}: cannot be read as {suffix} ({type(err).__name__}: {_one_line(err)[:160]}); "
+        raise DataError(f"{path}: cannot be read as {suffix} ({type(err).__name__}: {data._one_line(err)[:160]}); "
                         "see docs/data.md for the layout") from None
     return _checked(path, values, labels)
 
@@ -246,13 +246,9 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         npz = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not a readable .npz ({_one_line(err)}); save it with numpy.savez") from None
+        raise DataError(f"{path}: not a readable .npz ({data._one_line(err)}); save it with numpy.savez") from None
     with npz:
         if "X" not in npz.files:
             raise DataError(f"{path}: holds {', '.join(npz.files) or 'nothing'}, no array X; save X (n, T) "
                             "or (n, T, F) and y (n,)")
         return npz["X"].astype(np.float64), npz["y"] if "y" in npz.files else None
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
