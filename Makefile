@@ -12,7 +12,7 @@ PARAMS ?= params/default.yaml
 FORCE  ?=
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup report test test-notebooks test-machines mutation lab notebooks clean
+.PHONY: setup report test test-notebooks test-lab test-machines mutation lab lab-dev notebooks clean
 
 $(BIN)/ecgnb: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: no Python $(PY_RANGE) with venv found (tried $(PY_CANDIDATES);" \
@@ -34,14 +34,20 @@ test: setup  ## unit tests, CLI smoke run, and nbval on the committed notebooks
 test-notebooks: setup  ## nbval only: re-execute the committed notebooks, facts exact, results vs the reference
 	$(BIN)/python -m pytest notebooks $(NBVAL)
 
+test-lab: setup  ## the browser test: JupyterLab runs every notebook in headless Chromium (screenshots in build/test_lab/)
+	$(BIN)/python -m pytest tests/test_lab.py
+
 test-machines: setup  ## the notebook checks under simulated machines (about 20 minutes)
 	bash .ci/simulated-machines
 
 mutation: setup  ## mutmut over the verdict code (threshold, metrics, score, config, data checks); fails below 95 %
 	$(BIN)/python tests/mutation.py
 
-lab: setup  ## open JupyterLab on the notebooks
-	$(BIN)/jupyter lab notebooks
+lab: setup  ## JupyterLab on working copies of the notebooks in reports/lab-<profile>/ (PARAMS=params/smoke.yaml: a quick class)
+	$(BIN)/python -m ecgnb.lab --params $(PARAMS)
+
+lab-dev: setup  ## JupyterLab on the committed notebooks, to edit them (review `git diff notebooks/`, then `make notebooks`)
+	$(BIN)/python -m ecgnb.lab --dev
 
 notebooks: setup  ## re-execute the committed notebooks in place and record them as the reference run
 	$(BIN)/python -m ecgnb refresh-notebooks

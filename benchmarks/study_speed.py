@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ecgnb import runs, sweep
+from ecgnb import cluster, runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def cpu_name() -> str:
     info = Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in (info.read_text().splitlines() if info.is_file() else [])
              if line.startswith("model name")]
-    return f"{names[0] if names else 'unknown CPU'}, {sweep.usable_cores()} usable cores"
+    return f"{names[0] if names else 'unknown CPU'}, {cluster.usable_cores()} usable cores"
 
 
 def timed_study(name: str, workers: int, threads: int, seeds: Sequence[int], reports: Path,
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("extra", nargs="*", help="after --: options for ecgnb study (default: -f params/default.yaml)")
     args = parser.parse_args(argv)
     extra = args.extra or ["-f", "params/default.yaml"]
-    cores = sweep.usable_cores()
+    cores = cluster.usable_cores()
     seq, par = f"{args.name}-seq", f"{args.name}-par"
     seq_s = timed_study(seq, 1, cores, args.seeds, args.reports, extra)
     par_s = timed_study(par, args.workers, max(1, cores // args.workers), args.seeds, args.reports, extra)

@@ -1,7 +1,8 @@
 """ecgnb: detect abnormal heartbeats in ECG5000 with an LSTM autoencoder.
 
-Modules, one job each: config, data, model, train, score, threshold, metrics, plots,
-runs (run folders, artifacts, index) and cli. Notebooks import them by name.
+Modules, one job each (docs/design.md maps them): config, data, model, train, score, threshold,
+metrics, plots, runs (run folders), report (the notebooks into a run folder), pages (report pages),
+grid, cluster, sweep and study_table (studies), and cli. Notebooks import them by name.
 """
 
 __version__ = "0.1.0"

@@ -26,7 +26,7 @@ SELECT_BY = ("last", "val_l1", "val_roc_auc")
 LSTM_INITS = ("pytorch", "chrono")
 DEVICES = ("auto", "cpu", "cuda")
 # The parameters that shape the trained model (shown by 02_train, compared across runs).
-TRAINING_KEYS = ("seed", "train_seed", "embedding_dim", "lstm_init", "members", "epochs", "batch_size", "lr",
+TRAINING_KEYS = ("seed", "train_seed", "embedding_dim", "downsample", "lstm_init", "members", "epochs", "batch_size", "lr",
                  "lr_schedule", "grad_clip", "bf16", "patience", "select_by", "score_sigma", "loss", "normalize",
                  "checkpoint", "device")
 
@@ -50,6 +50,7 @@ class Config:
     val_anomaly_fraction: float = 0.2  # share of anomalies (not among the first 145) kept for validation
     # model
     embedding_dim: int = 32  # size of the code each heartbeat is squeezed into (the tutorial: 128)
+    downsample: int = 1  # the LSTMs walk every k-th step (window means in, interpolation out); 1: every sample
     lstm_init: str = "chrono"  # gate-bias start values: chrono (long memories) or pytorch (the tutorial)
     # training
     members: int = 3  # autoencoders trained from other initial weights; a beat's score is their mean
@@ -129,6 +130,7 @@ def _check_ranges(cfg: Config) -> None:
          f"must be null with dataset {cfg.dataset} (a file of your own goes with dataset ECG5000, its default)")
     need(0.0 <= cfg.val_anomaly_fraction < 1.0, "val_anomaly_fraction", "must be in [0, 1)")
     need(1 <= cfg.embedding_dim <= 1024, "embedding_dim", "must be in 1..1024")
+    need(1 <= cfg.downsample <= 8, "downsample", "must be in 1..8 (1: the LSTMs walk every sample)")
     need(cfg.lstm_init in LSTM_INITS, "lstm_init", f"must be one of {', '.join(LSTM_INITS)}")
     need(1 <= cfg.members <= 16, "members", "must be in 1..16")
     need(0 <= cfg.epochs <= 1000, "epochs", "must be in 0..1000 (0 only with a checkpoint)")

@@ -2,8 +2,13 @@
 ensemble of them.
 
 Encoder: LSTM n_features→2E, LSTM 2E→E; its last hidden state is the code (B, E).
-Decoder: the code repeated seq_len times, LSTM E→E, LSTM E→2E, Linear 2E→n_features.
-For E=128 this is the tutorial's model, parameter for parameter. Optional input
+Decoder: the code repeated once per step, LSTM E→E, LSTM E→2E, Linear 2E→n_features.
+For E=128 and ``downsample=1`` this is the tutorial's model, parameter for parameter.
+
+``downsample=k`` lets the LSTMs walk every k-th step: the input is averaged over windows of k
+samples, and the decoder's output is interpolated (linearly) back to the full length. An LSTM's
+cost grows with the number of steps it walks, so k=2 halves it; the reconstruction keeps the
+beat's length, so losses and scores are on the same scale as without it. Optional input
 standardization lives in buffers (not parameters), so inputs and reconstructions are
 always in the data's own units and losses stay comparable with the tutorial's.
 
@@ -19,6 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ecgnb.errors import EcgnbError
 
@@ -30,9 +36,11 @@ class InputShapeError(EcgnbError):
 class RecurrentAutoencoder(nn.Module):
     """LSTM autoencoder over sequences shaped (batch, seq_len, n_features)."""
 
-    def __init__(self, seq_len: int = 140, n_features: int = 1, embedding_dim: int = 128) -> None:
+    def __init__(self, seq_len: int = 140, n_features: int = 1, embedding_dim: int = 128, downsample: int = 1) -> None:
         super().__init__()
         self.seq_len, self.n_features, self.embedding_dim = seq_len, n_features, embedding_dim
+        self.downsample = downsample
+        self.steps = -(-seq_len // downsample)  # the steps the LSTMs walk
         hidden = 2 * embedding_dim
         self.enc1 = nn.LSTM(n_features, hidden, batch_first=True)
         self.enc2 = nn.LSTM(hidden, embedding_dim, batch_first=True)
@@ -47,13 +55,13 @@ class RecurrentAutoencoder(nn.Module):
 
         PyTorch's default makes each forget gate about 0.5, so a fresh encoder remembers only
         the last few of 140 samples and training sits for epochs on a 'mean beat' plateau.
-        Forget biases drawn as log U(1, seq_len - 1) (input biases their negatives) give the
-        cells memories spread up to the sequence length. Same parameters, other start values.
+        Forget biases drawn as log U(1, steps - 1) (input biases their negatives) give the
+        cells memories spread up to the number of steps they walk. Same parameters, other start values.
         """
         with torch.no_grad():
             for lstm in (self.enc1, self.enc2, self.dec1, self.dec2):
                 h = lstm.hidden_size
-                forget = torch.empty(h).uniform_(1.0, self.seq_len - 1.0, generator=generator).log()
+                forget = torch.empty(h).uniform_(1.0, max(2.0, self.steps - 1.0), generator=generator).log()
                 lstm.bias_ih_l0.zero_()
                 lstm.bias_hh_l0.zero_()
                 lstm.bias_ih_l0[h:2 * h] = forget  # gate order: input, forget, cell, output
@@ -67,16 +75,22 @@ class RecurrentAutoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, F) in data units → code (B, E): the encoder's last hidden state."""
-        h, _ = self.enc1((x - self.mean) / self.std)  # (B, T, 2E)
+        z = (x - self.mean) / self.std  # (B, T, F)
+        if self.downsample > 1:  # the mean of each window of `downsample` samples: (B, steps, F)
+            z = F.avg_pool1d(z.transpose(1, 2), self.downsample, ceil_mode=True).transpose(1, 2)
+        h, _ = self.enc1(z)  # (B, steps, 2E)
         _, (h_n, _) = self.enc2(h)  # h_n: (1, B, E)
         return h_n[0]
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         """Code (B, E) → reconstruction (B, T, F) in data units."""
-        z = code.unsqueeze(1).expand(-1, self.seq_len, -1)  # (B, T, E)
-        h, _ = self.dec1(z)  # (B, T, E)
-        h, _ = self.dec2(h)  # (B, T, 2E)
-        return self.out(h) * self.std + self.mean  # (B, T, F)
+        z = code.unsqueeze(1).expand(-1, self.steps, -1)  # (B, steps, E)
+        h, _ = self.dec1(z)  # (B, steps, E)
+        h, _ = self.dec2(h)  # (B, steps, 2E)
+        y = self.out(h)  # (B, steps, F)
+        if self.downsample > 1:  # back to every sample, between the window centres: (B, T, F)
+            y = F.interpolate(y.transpose(1, 2), size=self.seq_len, mode="linear").transpose(1, 2)
+        return y * self.std + self.mean
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
@@ -92,6 +106,7 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(members)
         first = members[0]
         self.seq_len, self.n_features, self.embedding_dim = first.seq_len, first.n_features, first.embedding_dim
+        self.downsample = first.downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The members' mean reconstruction (for figures; the anomaly score averages the members' scores)."""

@@ -10,7 +10,7 @@ the new lines in a background thread of the command and hands each record to a
 
 A record: ``{"kind": "step"|"epoch", "epoch": n, "epochs": N, "batch": b, "batches": B,
 "done": fraction of the whole training, "seconds": s}``; an epoch record adds train_loss, val_l1,
-val_roc_auc (when measured), best and, in an ensemble, member. A ``{"kind": "note", "text": …}``
+val_roc_auc (when measured), best (when training keeps its best epoch) and, in an ensemble, member. A ``{"kind": "note", "text": …}``
 record is a line to print as it is (the model cache says what it did).
 """
 
@@ -42,13 +42,17 @@ class Reporter:
 
     ``epochs`` is each member's number of epochs, ``batches`` the batches of one epoch, and
     ``members`` the models of an ensemble, trained ``side_by_side`` or one after another, which
-    share one reporter: each record says how far the whole training is (``done``, 0 to 1). Never stops training: a file
-    that cannot be written turns the reporter off.
+    share one reporter: each record says how far the whole training is (``done``, 0 to 1). ``keeps_best``
+    says whether training keeps its best epoch; when it keeps the last one (``select_by: last``) records
+    carry no ``best``, so no line says "best so far". Never stops training: a file that cannot be
+    written turns the reporter off.
     """
 
     def __init__(self, epochs: int, batches: int, path: str | Path | None = None,
-                 clock: Callable[[], float] = time.monotonic, members: int = 1, side_by_side: bool = True) -> None:
+                 clock: Callable[[], float] = time.monotonic, members: int = 1, side_by_side: bool = True,
+                 keeps_best: bool = True) -> None:
         self.path = Path(path) if path else (Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else None)
+        self.keys = EPOCH_KEYS if keeps_best else tuple(k for k in EPOCH_KEYS if k != "best")
         self.epochs, self.batches, self.members, self.clock = epochs, batches, members, clock
         self.running = members if side_by_side else 1  # members inside an epoch at once
         self.start = self.last = clock()
@@ -71,7 +75,7 @@ class Reporter:
                 self.done += 1
                 self._write({"kind": "epoch", "epoch": int(row.get("epoch", self.done)),
                              "done": round(self.done / (self.members * self.epochs), 4),
-                             **{k: _plain(row[k]) for k in EPOCH_KEYS if k in row}})
+                             **{k: _plain(row[k]) for k in self.keys if k in row}})
 
     def _write(self, record: dict[str, Any]) -> None:
         self.last = self.clock()

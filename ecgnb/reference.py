@@ -7,7 +7,7 @@ with other instruction sets round the last bit differently, and 40 epochs of tra
 that bit into a slightly different model. So results are compared with the reference run
 (``notebooks/reference.json``, written by ``make notebooks`` from the run that produced the
 committed notebooks) within :data:`TOLERANCES`, which cover the spread measured across
-simulated machines and weight seeds (README, "Notebook CI") with a margin, and still catch a
+simulated machines and weight seeds (docs/results.md) with a margin, and still catch a
 real regression.
 """
 
@@ -56,7 +56,7 @@ def _count(limit: int) -> Tolerance:
     return Tolerance(absolute=limit, digits=0)
 
 
-# What each result means and how far it may move. Measured spread: README, "Notebook CI".
+# What each result means and how far it may move. Measured spread: docs/results.md.
 TOLERANCES: dict[str, tuple[str, Tolerance]] = {
     # select_by last: every member keeps its last epoch, on any machine
     "kept_epoch": ("epoch whose weights are kept (members' mean)", Tolerance(absolute=0, digits=1)),

@@ -10,12 +10,10 @@ from __future__ import annotations
 import html
 import statistics
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ecgnb import pages, runs
-
-if TYPE_CHECKING:
-    from ecgnb.sweep import PlannedRun
+from ecgnb.grid import PlannedRun
 
 METRICS = pages.SEED_STUDY_METRICS  # roc_auc, f1, balanced_accuracy and the baseline's two
 TUTORIAL = (("tutorial normals", "tutorial_normal_correct"), ("tutorial anomalies", "tutorial_anomaly_correct"))
@@ -46,12 +44,12 @@ def spread(values: Sequence[float]) -> str:
     return pages.mean_std(values) if len(values) > 1 else pages.fmt(float(values[0]))
 
 
-def tables(planned: Sequence["PlannedRun"], reports_dir: Path) -> tuple[list[str], list[list[Any]],
+def tables(planned: Sequence[PlannedRun], reports_dir: Path) -> tuple[list[str], list[list[Any]],
                                                                          list[str], list[list[Any]]]:
     """(configuration headers, rows, run headers, rows); link cells hold (label, href or None) pairs."""
     keys = [k for k, _ in planned[0].setting]
     summaries = {p.name: summarise(reports_dir / p.name) for p in planned}
-    groups: dict[tuple, list["PlannedRun"]] = {}
+    groups: dict[tuple, list[PlannedRun]] = {}
     for p in planned:
         groups.setdefault(p.setting, []).append(p)
     config_headers = [*keys, "complete", *METRICS, *(label for label, _ in TUTORIAL), "seconds", "runs"]
@@ -85,7 +83,7 @@ def as_html(cell: Any) -> Any:
     return pages.Html(" ".join(pages.link(label, href) if href else html.escape(label) for label, href in cell))
 
 
-def write(study: str, planned: Sequence["PlannedRun"], reports_dir: Path) -> str:
+def write(study: str, planned: Sequence[PlannedRun], reports_dir: Path) -> str:
     """Write ``reports_dir/STUDY.md`` and ``.html``; return the markdown."""
     config_headers, config_rows, run_headers, run_rows = tables(planned, reports_dir)
     seeds = len(planned) // len(config_rows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -30,8 +31,8 @@ from ecgnb.model import Ensemble, RecurrentAutoencoder, as_sequences
 from ecgnb.progress import Reporter
 
 # A reused checkpoint must match the run on these: the seed decides which normals it trained
-# on (another seed's training set overlaps this run's test set), embedding_dim its shape.
-MUST_MATCH = ("seed", "embedding_dim")
+# on (another seed's training set overlaps this run's test set), embedding_dim and downsample its shape.
+MUST_MATCH = ("seed", "embedding_dim", "downsample")
 
 
 class TrainingError(EcgnbError):
@@ -59,7 +60,8 @@ def build_model(cfg: Config, seq_len: int = 140, n_features: int = 1) -> Ensembl
     members = []
     for k in range(cfg.members):
         seed_everything(member_seed(cfg, k))
-        member = RecurrentAutoencoder(seq_len=seq_len, n_features=n_features, embedding_dim=cfg.embedding_dim)
+        member = RecurrentAutoencoder(seq_len=seq_len, n_features=n_features, embedding_dim=cfg.embedding_dim,
+                                      downsample=cfg.downsample)
         if cfg.lstm_init == "chrono":
             member.chrono_init_()
         members.append(member)
@@ -130,12 +132,14 @@ def fit(model: Ensemble | RecurrentAutoencoder, train: np.ndarray, val: np.ndarr
     if not all(torch.isfinite(x).all() for x in (x_train, x_val, x_anom) if x is not None):
         raise TrainingError("training or validation data hold NaN or inf values; clean the data before training")
 
-    # A redraw at most every 30 s: a few lines in a saved notebook, not one per epoch.
-    bar = tqdm(total=len(members) * cfg.epochs, desc="training", unit="epoch", disable=not progress, mininterval=30)
+    # A redraw at most every 30 s: a few lines in a saved notebook, not one per epoch. On stdout: in a notebook
+    # (JupyterLab, papermill's HTML) one plain text line, not a red stderr block.
+    bar = tqdm(total=len(members) * cfg.epochs, desc="training", unit="epoch", disable=not progress, mininterval=30,
+               file=sys.stdout)
     lock, stop = threading.Lock(), threading.Event()
     # for `ecgnb run`: one record per epoch of any member, and every few seconds inside one; a no-op unless asked
     reporter = Reporter(cfg.epochs, -(-len(x_train) // cfg.batch_size),
-                        members=len(members), side_by_side=device.type != "cuda")
+                        members=len(members), side_by_side=device.type != "cuda", keeps_best=cfg.select_by != "last")
 
     def report(row: dict[str, Any]) -> bool:
         reporter.epoch(row)
@@ -182,7 +186,7 @@ def _fit_member(model: RecurrentAutoencoder, k: int, name: str, seed: int, x_tra
                 stop: threading.Event) -> list[dict[str, Any]]:
     """Train member ``k`` (``name`` starts its error messages) with batch order ``seed``; keep its best weights."""
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # one kernel per step, not one per tensor
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
                  if cfg.lr_schedule == "onecycle" else None)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
@@ -251,7 +255,8 @@ def save_checkpoint(path: str | Path, model: Ensemble | RecurrentAutoencoder, cf
     payload = {
         "state_dict": {k: v.detach().cpu() for k, v in ensemble.state_dict().items()},
         "model_args": {"seq_len": ensemble.seq_len, "n_features": ensemble.n_features,
-                       "embedding_dim": ensemble.embedding_dim, "members": len(ensemble.members)},
+                       "embedding_dim": ensemble.embedding_dim, "downsample": ensemble.downsample,
+                       "members": len(ensemble.members)},
         "config": cfg.to_dict(),
         "history": {c: history[c].tolist() for c in history.columns},
         "fingerprint": fingerprint,

@@ -40,7 +40,7 @@ MODULES: dict[str, tuple[str, ...] | None] = {
                       "_damaged", "_one_line", "fingerprint_of"),
 }
 TESTS = ("tests/test_threshold_metrics.py", "tests/test_score.py", "tests/test_config.py", "tests/test_data.py")
-COPIED = ("ecgnb", "tests", "params", "README.md", "pyproject.toml")  # what the tests read
+COPIED = ("ecgnb", "tests", "params", "pyproject.toml")  # what the tests read
 KILLED = {"killed", "timeout"}
 SHOWN = 40  # survivors printed with their mutated line
 MUTMUT = str(Path(sys.executable).with_name("mutmut"))  # beside the python running this, in .venv/bin
@@ -61,7 +61,7 @@ def prepare() -> None:
     WORK.mkdir(parents=True)
     for name in COPIED:
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, WORK / name)
-    settings = {"source_paths": ["ecgnb"], "only_mutate": list(MODULES), "also_copy": ["params", "README.md"],
+    settings = {"source_paths": ["ecgnb"], "only_mutate": list(MODULES), "also_copy": ["params"],
                 "pytest_add_cli_args": ["-p", "no:cacheprovider"], "pytest_add_cli_args_test_selection": list(TESTS)}
     with (WORK / "pyproject.toml").open("a") as f:
         f.write("\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ecgnb import cli, runs
+from ecgnb import cli, report, runs
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = os.environ.get("ECGNB_DATA") or str(REPO.parent / "shared/data/ECG5000.zip")
@@ -235,7 +235,7 @@ def test_interrupted_or_broken_execution(capsys, monkeypatch, tmp_path, good_not
     def execute(*args, **kwargs):
         raise raised
 
-    monkeypatch.setattr(cli, "execute", execute)
+    monkeypatch.setattr(report, "execute", execute)
     got, _, err = run_cli(capsys, "run", "--name", "r", "--reports", str(tmp_path),
                           "--notebooks-dir", str(good_notebooks))
     info = runs.read_status(tmp_path / "r")

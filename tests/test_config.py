@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ecgnb import config
 from ecgnb.config import Config, ConfigError
@@ -27,14 +24,6 @@ def test_defaults_are_valid():
 
 def test_the_config_defaults_are_the_default_report():
     assert config.load([PARAMS_DIR / "default.yaml"]) == Config()
-
-
-def test_the_readme_parameter_table_lists_every_key_with_its_default():
-    readme = (PARAMS_DIR.parent / "README.md").read_text()
-    section = readme.split("### Parameters", 1)[1].split("\n#", 1)[0]
-    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+?) \|", section, flags=re.M))
-    assert list(rows) == [f.name for f in fields(Config)]
-    assert {k: yaml.safe_load(v) for k, v in rows.items()} == Config().to_dict()
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in PARAMS_DIR.glob("*.yaml")))

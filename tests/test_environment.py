@@ -16,7 +16,7 @@ else:  # Python 3.10: tomli is pytest's own dependency there
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTED = ("3.10", "3.11", "3.12", "3.13")  # the versions the README says were set up and run
+TESTED = ("3.10", "3.11", "3.12", "3.13")  # the versions docs/results.md says were set up and run
 
 
 def project() -> dict:

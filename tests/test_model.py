@@ -79,3 +79,29 @@ def test_the_tutorial_loop_port_trains_and_validates():
     train_loss = tutorial.train_epoch(model, optimizer, tutorial.create_dataset(beats))
     val_loss = tutorial.validate(model, tutorial.create_dataset(beats))
     assert train_loss > 0 and val_loss > 0
+
+
+def test_downsampled_model_walks_fewer_steps_and_returns_every_sample():
+    torch.manual_seed(2)
+    for seq_len, k, steps in ((140, 2, 70), (95, 2, 48), (140, 3, 47), (7, 1, 7)):
+        model = RecurrentAutoencoder(seq_len=seq_len, n_features=2, embedding_dim=4, downsample=k).eval()
+        seen = []
+        model.enc1.register_forward_hook(lambda _m, args, _out: seen.append(args[0].shape[1]))
+        with torch.no_grad():
+            out = model(torch.randn(3, seq_len, 2))
+        assert out.shape == (3, seq_len, 2) and seen == [steps] and model.steps == steps
+
+
+def test_downsampling_averages_windows_and_interpolates_between_their_centres():
+    model = RecurrentAutoencoder(seq_len=6, n_features=1, embedding_dim=2, downsample=2).eval()
+    seen = []
+    model.enc1.register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
+    x = torch.tensor([1.0, 3.0, 5.0, 7.0, 9.0, 11.0]).reshape(1, 6, 1)
+    with torch.no_grad():
+        model(x)
+        torch.nn.init.zeros_(model.out.weight)
+        model.out.bias.copy_(torch.tensor([4.0]))
+        flat = model(x)
+    assert seen[0].flatten().tolist() == [2.0, 6.0, 10.0]  # the mean of each pair
+    assert flat.flatten().tolist() == [4.0] * 6  # a constant stays constant through the interpolation
+    assert count_parameters(model) == count_parameters(RecurrentAutoencoder(6, 1, 2))  # same weights, fewer steps

@@ -101,10 +101,20 @@ def test_reporter_that_cannot_write_turns_itself_off(tmp_path):
     assert reporter.path is None
 
 
-def test_fit_reports_each_epoch(tmp_path, monkeypatch):
+@pytest.mark.parametrize("select_by, marked", [("val_l1", True), ("last", False)])
+def test_best_so_far_only_when_training_keeps_its_best_epoch(tmp_path, select_by, marked):
+    reporter = progress.Reporter(2, 1, path=tmp_path / "p.jsonl", keeps_best=select_by != "last")
+    reporter.epoch({"epoch": 1, "train_loss": 1.0, "best": True})
+    record, = records(tmp_path / "p.jsonl")
+    assert ("best" in record) is marked and ("best so far" in progress.describe(record)) is marked
+
+
+@pytest.mark.parametrize("select_by", ["val_l1", "last"])
+def test_fit_reports_each_epoch(tmp_path, monkeypatch, select_by):
     target = tmp_path / "progress.jsonl"
     monkeypatch.setenv(progress.ENV_VAR, str(target))
-    cfg = config.Config(embedding_dim=4, members=1, epochs=3, batch_size=8, lr=0.01, threshold_rule="fixed", select_by="val_l1")
+    cfg = config.Config(embedding_dim=4, members=1, epochs=3, batch_size=8, lr=0.01, threshold_rule="fixed",
+                        select_by=select_by)
     t = np.linspace(0, 2 * np.pi, 24, dtype=np.float32)
     beats = np.sin(t)[None] * np.linspace(0.5, 1.5, 40, dtype=np.float32)[:, None]
     history = fit(RecurrentAutoencoder(seq_len=24, embedding_dim=4), beats[:32], beats[32:], cfg, progress=False)
@@ -112,6 +122,7 @@ def test_fit_reports_each_epoch(tmp_path, monkeypatch):
     assert [(r["epoch"], r["epochs"], r["batches"]) for r in got] == [(1, 3, 4), (2, 3, 4), (3, 3, 4)]
     assert [r["val_l1"] for r in got] == pytest.approx(history["val_l1"].tolist())
     assert [r["train_loss"] for r in got] == pytest.approx(history["train_loss"].tolist())
+    assert all(("best" in r) is (select_by != "last") for r in got)  # the last epoch is kept: no "best so far"
 
 
 # ---------------------------------------------------------------- one line of text

@@ -157,7 +157,7 @@ def test_the_verdict_is_a_checked_fact_and_the_committed_one_says_same():
     assert cell.outputs[0]["text"].strip() == f"same result as the reference run: all {n} results within tolerance"
 
 
-def test_the_readme_tolerance_table_is_the_code_s():
-    section = (REPO / "README.md").read_text().split("#### Tolerances", 1)[1].split("\n#", 1)[0]
+def test_the_tolerance_table_in_docs_testing_is_the_code_s():
+    section = (REPO / "docs" / "testing.md").read_text().split("## Tolerances", 1)[1].split("\n#", 1)[0]
     rows = dict(re.findall(r"^\| `([^`]+)` \| [^|]+ \| ([^|]+?) \|", section, flags=re.M))
     assert rows == {name: str(tol) for name, (_, tol) in reference.TOLERANCES.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import sys
@@ -42,11 +43,9 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_c
     assert metrics["held_out"]["n_normal"] == 145 and metrics["held_out"]["n_anomaly"] == 1693
     assert "smoke" in (tmp_path / "index.md").read_text()
     assert "[5/5] 05_visualize" in err
-    # live progress (stderr is not a terminal here: plain lines), then the notebook's own end line
-    # 3 members × 2 epochs, side by side
-    assert "[2/5] 02_train … \n  epoch 1/2 · member " in err and "\n  epoch 2/2 · member " in err
-    assert "\n  cache: stored the trained model as " in err
-    assert "\n[2/5] 02_train done in " in err
+    # live progress (stderr is not a terminal here: plain lines), then the notebook's own end line;
+    # 3 members × 2 epochs, side by side. On a slow machine records from inside an epoch come between.
+    assert_training_progress(err, epochs=2)
     assert "[3/5] 03_threshold … done in " in err
 
     # reports that travel: no path of this machine in what a reader opens, every link resolves
@@ -73,3 +72,47 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_c
     assert rule == 0 and "cache: reused the model trained for these inputs" in err and "epoch 1/2" not in err
     f1 = json.loads((tmp_path / "smoke-f1" / runs.METRICS).read_text())
     assert f1["held_out"]["roc_auc"] == metrics["held_out"]["roc_auc"] and f1["threshold_rule"] == "val_best_f1"
+
+
+EPOCH_END = re.compile(r"  epoch (\d+)/(\d+) · member \d+ · \d+:\d\d elapsed")
+IN_EPOCH = re.compile(r"  epoch (\d+)/(\d+) · \d+:\d\d elapsed.* · batch \d+/\d+$")
+CACHE_NOTE = "  cache: stored the trained model as "
+
+
+def assert_training_progress(err: str, epochs: int) -> None:
+    """Between 02_train's opening and end lines: progress records from epoch 1 on, in order (on a slow
+    machine records from inside an epoch come between), the cache's note, and last the final epoch's end,
+    which the display always shows."""
+    parts = err.split("[2/5] 02_train … \n", 1)[-1].split("\n[2/5] 02_train done in ", 1)
+    assert len(parts) == 2, err
+    lines = [line for line in parts[0].splitlines() if not line.startswith(CACHE_NOTE)]
+    assert len(parts[0].splitlines()) == len(lines) + 1, parts[0]
+    records = [EPOCH_END.match(line) or IN_EPOCH.match(line) for line in lines]
+    assert lines and all(records), lines
+    seen = [int(m[1]) for m in records]
+    assert seen[0] == 1 and seen == sorted(seen) and {int(m[2]) for m in records} == {epochs}, lines
+    assert EPOCH_END.match(lines[-1]) and seen[-1] == epochs, lines
+
+
+FAST = ("[2/5] 02_train … \n  epoch 1/2 · member 0 · 0:01 elapsed, about 0:01 left · train 80.00\n"
+        "  epoch 2/2 · member 2 · 0:02 elapsed · train 60.00\n  cache: stored the trained model as abc\n"
+        "[2/5] 02_train done in 9.0 s\n")
+SLOW = ("[2/5] 02_train … \n  epoch 1/2 · 0:05 elapsed, about 0:30 left · batch 20/39\n"
+        "  epoch 1/2 · member 1 · 0:09 elapsed, about 0:09 left · train 80.00\n"
+        "  epoch 2/2 · 0:15 elapsed, about 0:03 left · batch 30/39\n"
+        "  epoch 2/2 · member 0 · 0:19 elapsed · train 60.00\n  cache: stored the trained model as abc\n"
+        "[2/5] 02_train done in 25.0 s\n")
+
+
+@pytest.mark.parametrize("err", [FAST, SLOW])
+def test_training_progress_check_holds_on_fast_and_slow_machines(err):
+    assert_training_progress(err, epochs=2)
+
+
+@pytest.mark.parametrize("err", [FAST.replace("epoch 2/2 · member 2", "epoch 1/2 · member 2"),  # final epoch missing
+                                 SLOW.replace("  epoch 1/2 · 0:05", "  something else · 0:05"),
+                                 FAST.replace("  cache: stored the trained model as abc\n", ""),
+                                 SLOW.replace("epoch 1/2 · member 1", "epoch 3/2 · member 1")])
+def test_training_progress_check_fails_on_wrong_output(err):
+    with pytest.raises(AssertionError):
+        assert_training_progress(err, epochs=2)

@@ -1,4 +1,4 @@
-"""ecgnb.sweep and ecgnb.study_table: planning, resume decisions, landing, progress, the table; then
+"""Studies: ecgnb.grid (planning, resume decisions), ecgnb.cluster (landing, progress), the table; then
 studies on real 2-worker local Dask clusters: tiny notebooks for failure, resume, a killed worker and
 an existing scheduler, and the real five notebooks on the smoke profile (2 settings × 2 seeds).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ecgnb import cli, config, runs, study_table, sweep
+from ecgnb import cli, cluster, config, grid, runs, study_table, sweep
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from test_cli import WRITE_METRICS, notebook, one_error_line, run_cli
@@ -30,7 +30,7 @@ def resolve_with(base: dict):
 
 
 def test_parse_grid_reads_keys_in_order():
-    assert sweep.parse_grid(["embedding_dim=16, 32", "lr=1e-3,0.01"]) == {"embedding_dim": ["16", "32"],
+    assert grid.parse_grid(["embedding_dim=16, 32", "lr=1e-3,0.01"]) == {"embedding_dim": ["16", "32"],
                                                                           "lr": ["1e-3", "0.01"]}
 
 
@@ -40,16 +40,16 @@ def test_parse_grid_reads_keys_in_order():
 ])
 def test_parse_grid_errors(item, message):
     with pytest.raises(EcgnbError, match=message):
-        sweep.parse_grid([item])
+        grid.parse_grid([item])
 
 
 def test_parse_grid_refuses_a_key_twice():
     with pytest.raises(EcgnbError, match="given twice"):
-        sweep.parse_grid(["epochs=1", "epochs=2"])
+        grid.parse_grid(["epochs=1", "epochs=2"])
 
 
 def test_plan_is_grid_product_times_seeds_with_names_that_say_the_configuration():
-    planned = sweep.plan("s", {"embedding_dim": ["16", "32"], "lr": ["1e-3"]}, [2, 1], resolve_with({"epochs": 3}))
+    planned = grid.plan("s", {"embedding_dim": ["16", "32"], "lr": ["1e-3"]}, [2, 1], resolve_with({"epochs": 3}))
     assert [p.name for p in planned] == ["s-embedding_dim16-lr1e-3-seed2", "s-embedding_dim16-lr1e-3-seed1",
                                          "s-embedding_dim32-lr1e-3-seed2", "s-embedding_dim32-lr1e-3-seed1"]
     assert [(p.cfg.embedding_dim, p.cfg.lr, p.cfg.seed, p.cfg.epochs) for p in planned] == [
@@ -59,21 +59,21 @@ def test_plan_is_grid_product_times_seeds_with_names_that_say_the_configuration(
 
 def test_plan_validates_every_configuration_and_names_the_bad_run():
     with pytest.raises(EcgnbError, match=r"run s-epochs0-seed1: parameter 'epochs' must be > 0"):
-        sweep.plan("s", {"epochs": ["2", "0"]}, [1], resolve_with({}))
+        grid.plan("s", {"epochs": ["2", "0"]}, [1], resolve_with({}))
     with pytest.raises(EcgnbError, match="each seed once"):
-        sweep.plan("s", {}, [1, 1], resolve_with({}))
+        grid.plan("s", {}, [1, 1], resolve_with({}))
 
 
 def test_plan_refuses_two_runs_of_one_name():
     with pytest.raises(EcgnbError, match="same run name twice"):
-        sweep.plan("s", {"data_path": ["a/b", "a_b"]}, [1], resolve_with({}))
+        grid.plan("s", {"data_path": ["a/b", "a_b"]}, [1], resolve_with({}))
 
 
 # ---------------------------------------------------------------- resuming
 
 
-def planned_runs(*seeds: int) -> list[sweep.PlannedRun]:
-    return [sweep.PlannedRun(f"s-seed{seed}", Config(seed=seed), ()) for seed in seeds]
+def planned_runs(*seeds: int) -> list[grid.PlannedRun]:
+    return [grid.PlannedRun(f"s-seed{seed}", Config(seed=seed), ()) for seed in seeds]
 
 
 def test_decide_keeps_complete_runs_and_reruns_failed_incomplete_and_missing(tmp_path):
@@ -81,19 +81,19 @@ def test_decide_keeps_complete_runs_and_reruns_failed_incomplete_and_missing(tmp
     make_run(tmp_path, "s-seed1", "complete", Config(seed=1))
     make_run(tmp_path, "s-seed2", "failed", Config(seed=2))
     make_run(tmp_path, "s-seed3", "incomplete", Config(seed=3))
-    todo, kept = sweep.decide(planned, tmp_path, force=False)
+    todo, kept = grid.decide(planned, tmp_path, force=False)
     assert [p.name for p in kept] == ["s-seed1"] and [p.name for p in todo] == ["s-seed2", "s-seed3", "s-seed4"]
-    todo, kept = sweep.decide(planned, tmp_path, force=True)
+    todo, kept = grid.decide(planned, tmp_path, force=True)
     assert kept == [] and len(todo) == 4
 
 
 def test_decide_refuses_a_folder_that_is_not_this_run(tmp_path):
     make_run(tmp_path, "s-seed1", "complete", Config(seed=1, epochs=3))
     with pytest.raises(EcgnbError, match="s-seed1: run folder holds other parameters; pass --force"):
-        sweep.decide(planned_runs(1), tmp_path, force=False)
+        grid.decide(planned_runs(1), tmp_path, force=False)
     (tmp_path / "s-seed2").mkdir()
     with pytest.raises(EcgnbError, match="s-seed2: run folder was not made by `ecgnb run`"):
-        sweep.decide(planned_runs(2), tmp_path, force=False)
+        grid.decide(planned_runs(2), tmp_path, force=False)
 
 
 def test_study_lock_refuses_a_second_study_of_the_same_name(tmp_path):
@@ -111,26 +111,26 @@ def test_study_lock_refuses_a_second_study_of_the_same_name(tmp_path):
 def test_settle_marks_a_run_that_stopped_while_running_failed_at_its_notebook(tmp_path):
     run_dir = make_run(tmp_path, "r", "running")
     runs.update_notebook(run_dir, "02_train", status="running")
-    sweep.settle(run_dir, -15, 3.0)
+    cluster.settle(run_dir, -15, 3.0)
     info = runs.read_status(run_dir)
     assert info["status"] == "failed" and info["failure"]["notebook"] == "02_train"
     assert "exit code -15" in info["failure"]["error"]
-    sweep.settle(run_dir, 0, 9.0)  # finished runs are left as they are
+    cluster.settle(run_dir, 0, 9.0)  # finished runs are left as they are
     assert runs.read_status(run_dir)["seconds"] == 3.0
 
 
 def test_land_replaces_an_old_folder_with_the_shipped_one_whole(tmp_path):
     shipped = make_run(tmp_path / "worker", "r", "complete", metrics=METRICS_04)
     (shipped / runs.FIGURES / "a.png").write_bytes(b"png")
-    outcome = sweep.Outcome("r", 0, 1.0, "tcp://w", "", sweep.pack(shipped))
+    outcome = cluster.Outcome("r", 0, 1.0, "tcp://w", "", cluster.pack(shipped))
     reports = tmp_path / "reports"
     old = make_run(reports, "r", "failed")
     (old / "stale.txt").write_text("old")
-    assert sweep.land(outcome, reports) == reports / "r"
+    assert cluster.land(outcome, reports) == reports / "r"
     assert not (reports / "r" / "stale.txt").exists() and (reports / "r" / runs.FIGURES / "a.png").read_bytes() == b"png"
     assert runs.read_status(reports / "r")["status"] == "complete"
     assert sorted(p.name for p in reports.iterdir()) == ["r"]  # no temp folders left
-    assert sweep.land(sweep.Outcome("x", 2, 1.0, "tcp://w", "error: x", None), reports) is None
+    assert cluster.land(cluster.Outcome("x", 2, 1.0, "tcp://w", "error: x", None), reports) is None
 
 
 def test_threads_per_run_share_each_hosts_cores_among_its_runs():
@@ -141,12 +141,12 @@ def test_threads_per_run_share_each_hosts_cores_among_its_runs():
         def run(self, fn):
             return {"a1": ("a", 8), "a2": ("a", 8), "b1": ("b", 16)}
 
-    assert sweep.threads_per_run(Client()) == 4  # a: 8 cores / 2 runs, b: 16 / 2; the smaller
+    assert cluster.threads_per_run(Client()) == 4  # a: 8 cores / 2 runs, b: 16 / 2; the smaller
 
 
 def test_progress_counts_and_time_left():
     lines = []
-    progress = sweep.Progress(total=5, slots=2, say=lines.append)
+    progress = cluster.Progress(total=5, slots=2, say=lines.append)
     progress.started("a", "w1")
     progress.finished("a", True, 10.0, "")
     progress.started("b", "w1")
@@ -159,7 +159,7 @@ def test_progress_counts_and_time_left():
 
 
 def test_study_table_gives_mean_and_std_per_configuration_and_links_every_run(tmp_path):
-    planned = [sweep.PlannedRun(f"s-e{e}-seed{seed}", Config(embedding_dim=e, seed=seed), (("embedding_dim", e),))
+    planned = [grid.PlannedRun(f"s-e{e}-seed{seed}", Config(embedding_dim=e, seed=seed), (("embedding_dim", e),))
                for e in (8, 16) for seed in (1, 2)]
     for p, auc in zip(planned[:3], (0.90, 0.96, 0.80)):
         metrics = {**METRICS_04, "held_out": {**METRICS_04["held_out"], "roc_auc": auc}}

@@ -298,3 +298,9 @@ def test_an_ensemble_checkpoint_round_trips(cfg, tmp_path):
     assert len(loaded.members) == 2 and ckpt["model_args"]["members"] == 2
     x = beats(4, 3)
     np.testing.assert_array_equal(score.score(loaded, x, 2.0).anomaly_score, score.score(model, x, 2.0).anomaly_score)
+
+
+def test_progress_bar_is_plain_stdout_text_not_a_stderr_block(cfg, capsys):
+    fit(build_model(cfg, seq_len=SEQ), beats(16, 0), beats(8, 1), cfg.replace(epochs=1))
+    out, err = capsys.readouterr()
+    assert "training: 100%" in out and err == ""

@@ -1,0 +1,379 @@
+"""Dask plumbing for studies: the cluster, one run on a worker, each finished run landed on the client.
+
+    connect()    a LocalCluster started and stopped here, or an existing scheduler
+    execute()    submits the runs, shows progress over runs, lands each finished run folder
+
+On the worker, :func:`run_on_worker` executes one report in a subprocess with its thread count
+set (OMP/MKL/OpenBLAS, hence torch), renders into a scratch folder and returns the run folder as
+tar.gz bytes, so client and workers need no shared filesystem; the client unpacks it into the
+reports folder. A failed run comes back like a complete one (its report shows the failing cell);
+a worker that dies mid-run loses only that run, which Dask retries once on another worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from ecgnb import config, pages, report, runs
+from ecgnb.errors import EcgnbError
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # torch reads OMP's
+# The local cluster's scheduler: a run whose worker dies is tried once more, a second death reports it
+# failed; and a worker holds only the run it executes (Dask's default 1.1 queues a second one there,
+# which would then count its neighbour's deaths as its own).
+LOCAL_SCHEDULER = {"distributed.scheduler.allowed-failures": 1, "distributed.scheduler.worker-saturation": 1.0}
+LOG_LINES = 20  # of a run's stderr, kept for runs that end without a run folder
+CONNECT_TIMEOUT_S = 30
+
+
+# ---------------------------------------------------------------- the cluster
+
+
+def usable_cores() -> int:
+    """Cores this process may use (affinity and cgroup quota counted)."""
+    from dask.system import CPU_COUNT
+
+    return CPU_COUNT
+
+
+def host_facts() -> tuple[str, int]:
+    """(host name, usable cores) of the machine a worker runs on."""
+    return socket.gethostname(), usable_cores()
+
+
+@contextlib.contextmanager
+def connect(workers: int, scheduler: str | None) -> Iterator[Any]:
+    """A Dask client: to ``scheduler`` if given, else to a LocalCluster of ``workers`` processes,
+    one thread (one run at a time) each, stopped on exit.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except OSError as err:
+            raise EcgnbError(f"--scheduler {scheduler}: cannot connect ({err}); start `dask scheduler` there "
+                             "or check the address") from None
+        try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+        except (TimeoutError, OSError):
+            client.close()
+            raise EcgnbError(f"--scheduler {scheduler}: no worker connected within {CONNECT_TIMEOUT_S} s; "
+                             f"start `dask worker {scheduler} --nthreads 1` on the machines") from None
+        with client:
+            yield client
+        return
+    with dask.config.set(LOCAL_SCHEDULER), ignoring_ctrl_c():
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def ignoring_ctrl_c() -> Iterator[None]:
+    """Start processes that ignore Ctrl-C (the workers): only this command reacts, closing the cluster."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def default_workers(runs_to_do: int) -> int:
+    """One worker per core, never more than there are runs (at least one)."""
+    return max(1, min(usable_cores(), runs_to_do))
+
+
+def threads_per_run(client: Any) -> int:
+    """Cores per run that keep every host busy without oversubscribing it: on each host its usable
+    cores over the runs it executes at once (the worker threads there); the smallest over hosts.
+    """
+    slots = client.nthreads()
+    facts = client.run(host_facts)
+    per_host: dict[str, list[int]] = {}
+    for address, (host, cores) in facts.items():
+        per_host.setdefault(host, [cores, 0])[1] += slots.get(address, 1)
+    return max(1, min(cores // busy for cores, busy in per_host.values()))
+
+
+# ---------------------------------------------------------------- one run, on a worker
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs for one run. The config travels as text; paths in it (data_path, checkpoint)
+    and in run_options (notebooks_dir) must exist on the worker's machine.
+    """
+
+    name: str
+    params_yaml: str  # the run's resolved config
+    run_options: Mapping[str, Any]  # passed on to report.run (hide_code, use_cache, notebooks_dir)
+    threads: int
+    topic: str  # where the worker announces that the run started
+    study: dict[str, Any] = field(default_factory=dict)  # recorded in the run's run.json
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What comes back: ``ecgnb run``'s exit code and the run folder as tar.gz (None if it made none)."""
+
+    name: str
+    code: int
+    seconds: float
+    worker: str
+    log_tail: str
+    archive: bytes | None
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    return {name: str(threads) for name in THREAD_VARIABLES}
+
+
+def run_on_worker(job: Job) -> Outcome:
+    """Execute one report (:func:`child_main`, a process of its own) in a scratch folder of this worker;
+    return its folder as bytes."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(job.topic, {"run": job.name})  # Dask adds the worker's address
+    scratch = Path(tempfile.mkdtemp(prefix=f"ecgnb-{job.name}-", dir=worker.local_directory))
+    try:
+        params = scratch / runs.PARAMS
+        params.write_text(job.params_yaml)
+        reports = scratch / "reports"
+        request = scratch / "job.json"
+        request.write_text(json.dumps({"name": job.name, "params": str(params), "reports": str(reports),
+                                       "command": job.study.get("command", ["ecgnb"])[1:],
+                                       "options": dict(job.run_options)}))
+        argv = [sys.executable, "-m", "ecgnb.cluster", str(os.getpid()), str(request)]
+        start = time.perf_counter()
+        done = subprocess.run(argv, env={**os.environ, **thread_env(job.threads)}, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
+        seconds = time.perf_counter() - start
+        run_dir = reports / job.name
+        archive = None
+        if (run_dir / runs.STATUS).is_file():
+            settle(run_dir, done.returncode, seconds)
+            runs.update_status(run_dir, study={**job.study, "worker": worker.address, "threads": job.threads})
+            archive = pack(run_dir)
+        tail = "\n".join(done.stderr.splitlines()[-LOG_LINES:])
+        return Outcome(job.name, done.returncode, seconds, worker.address, tail, archive)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def settle(run_dir: Path, code: int, seconds: float) -> None:
+    """A run.json still saying *running* after its process ended: mark it failed at the notebook it was in."""
+    info = runs.read_status(run_dir)
+    if info["status"] != "running":
+        return
+    notebook = next((nb for nb, entry in info["notebooks"].items() if entry.get("status") == "running"), None)
+    runs.finish_status(run_dir, "failed", seconds, failure={
+        "notebook": notebook, "cell": None, "html": None, "error": f"`ecgnb run` ended with exit code {code}"})
+
+
+def pack(run_dir: Path) -> bytes:
+    """The run folder as tar.gz bytes, its files under ``NAME/``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(run_dir, arcname=run_dir.name)
+    return buffer.getvalue()
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Linux: have the kernel send SIGTERM when the worker that started us dies, so a killed worker
+    leaves no training behind (its notebook kernel stops by itself when we do). Elsewhere: no-op.
+    """
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the worker died before prctl took effect
+        raise SystemExit(143)
+
+
+def child_main(argv: Sequence[str]) -> int:
+    """``python -m ecgnb.cluster WORKER_PID JOB_FILE``: the report that :func:`run_on_worker` asked for
+    (:func:`report.run`, exit code as ``ecgnb run``'s), in a process that dies with its worker."""
+    die_with_parent(int(argv[0]))
+    job = json.loads(Path(argv[1]).read_text())
+    params = Path(job["params"])
+    return report.guarded(lambda: report.run(config.load([params]), job["name"], reports_dir=Path(job["reports"]),
+                                             params_files=[params], command=job["command"], **job["options"]))
+
+
+# ---------------------------------------------------------------- back on the client
+
+
+def land(outcome: Outcome, reports_dir: Path) -> Path | None:
+    """Unpack a shipped run folder into ``reports_dir/NAME``, replacing an older one only once it is
+    whole (unpacked beside it, then renamed). None when the run made no folder.
+    """
+    if outcome.archive is None:
+        return None
+    target = reports_dir / outcome.name
+    incoming = reports_dir / f".{outcome.name}.incoming-{os.getpid()}"
+    replaced = reports_dir / f".{outcome.name}.replaced-{os.getpid()}"
+    for stale in (incoming, replaced):
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(outcome.archive), mode="r:gz") as tar:
+            tar.extractall(incoming, filter="data")
+        if target.exists():
+            os.replace(target, replaced)
+        os.replace(incoming / outcome.name, target)
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+        shutil.rmtree(replaced, ignore_errors=True)
+    return target
+
+
+@dataclass
+class Progress:
+    """Counts over the runs of a study and the time left, one line per event on stderr."""
+
+    total: int
+    slots: int
+    say: Callable[[str], None]
+    start: float = field(default_factory=time.perf_counter)
+    running: dict[str, float] = field(default_factory=dict)  # name → when it started
+    durations: list[float] = field(default_factory=list)  # of runs finished here
+    done: int = 0
+    failed: int = 0
+
+    def started(self, name: str, where: str) -> None:
+        self.running[name] = time.perf_counter()
+        self.event(f"start  {name} on {where}")
+
+    def requeued(self, name: str) -> None:
+        self.running.pop(name)
+        self.event(f"retry  {name}: its worker died; it runs again on the next free worker")
+
+    def finished(self, name: str, ok: bool, seconds: float | None, detail: str) -> None:
+        self.running.pop(name, None)
+        self.done += ok
+        self.failed += not ok
+        if seconds is not None:
+            self.durations.append(seconds)
+        self.event(f"{'done  ' if ok else 'FAILED'} {name}{detail}")
+
+    def event(self, what: str) -> None:
+        elapsed = time.perf_counter() - self.start
+        waiting = self.total - self.done - self.failed - len(self.running)
+        counts = f"{self.done} done · {len(self.running)} running · {self.failed} failed · {waiting} waiting"
+        self.say(f"[{clock(elapsed)}] {what}  ({counts}{self.time_left(waiting)})")
+
+    def time_left(self, waiting: int) -> str:
+        """Mean run time so far × the work left, spread over the slots; unknown before a run ends."""
+        if not self.durations or not (waiting or self.running):
+            return ""
+        mean = sum(self.durations) / len(self.durations)
+        now = time.perf_counter()
+        left = waiting * mean + sum(max(0.0, mean - (now - t)) for t in self.running.values())
+        return f" · about {clock(left / self.slots)} left"
+
+
+def clock(seconds: float) -> str:
+    """``h:mm:ss``."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def execute(client: Any, jobs: Sequence[Job], reports_dir: Path, progress: Progress) -> dict[str, str | None]:
+    """Run ``jobs`` on the cluster, landing each run as it finishes; {name: None if complete, else why not}."""
+    events: queue.Queue = queue.Queue()
+    topic = jobs[0].topic
+    client.subscribe_topic(topic, lambda event: events.put(("started", event[1])))
+    futures = {}
+    for job in jobs:
+        future = client.submit(run_on_worker, job, key=f"ecgnb-run-{job.name}-{uuid.uuid4().hex[:8]}", pure=False)
+        future.add_done_callback(lambda f: events.put(("finished", f)))
+        futures[future.key] = (job.name, future)
+    results: dict[str, str | None] = {}
+    try:
+        while len(results) < len(jobs):
+            try:
+                kind, item = events.get(timeout=1.0)
+            except queue.Empty:
+                processing = {key for keys in client.processing().values() for key in keys}
+                for key, (name, future) in futures.items():
+                    if name in progress.running and key not in processing and not future.done():
+                        progress.requeued(name)
+                continue
+            if kind == "started":
+                if item["run"] in progress.running:  # started again before a poll saw its worker die
+                    progress.requeued(item["run"])
+                if item["run"] not in results:  # a late message of a run that already finished
+                    progress.started(item["run"], item["worker"])
+                continue
+            name, _ = futures.pop(item.key)
+            seconds, results[name] = collect(item, reports_dir)
+            progress.finished(name, results[name] is None, seconds, headline(reports_dir / name, results[name]))
+            pages.write_index(reports_dir)
+    finally:
+        client.unsubscribe_topic(topic)
+    return results
+
+
+def collect(future: Any, reports_dir: Path) -> tuple[float | None, str | None]:
+    """Land a finished run: (its seconds if complete, None if complete else why it is not)."""
+    from distributed import KilledWorker
+
+    try:
+        outcome: Outcome = future.result()
+    except KilledWorker:
+        return None, "its worker died while running it, on every try (Dask: KilledWorker)"
+    except Exception as err:  # noqa: BLE001 - whatever went wrong on the worker fails this run only
+        return None, f"could not run on the worker ({type(err).__name__}: {report.one_line(err)})"
+    run_dir = land(outcome, reports_dir)
+    if run_dir is None:
+        errors = [line for line in outcome.log_tail.splitlines() if line.startswith("error:")]
+        last = (errors or outcome.log_tail.splitlines() or ["no output"])[-1]
+        return None, f"`ecgnb run` exited with code {outcome.code} before making its run folder: {last}"
+    info = runs.read_status(run_dir)
+    if info["status"] == "complete":
+        return outcome.seconds, None
+    return None, failure_text(run_dir, info)
+
+
+def failure_text(run_dir: Path, info: Mapping[str, Any]) -> str:
+    """``02_train failed at cell [5]: TrainingError: … (see …/02_train.html)``, as `ecgnb run` says it."""
+    failure = info.get("failure") or {}
+    where = f" at cell [{failure['cell']}]" if failure.get("cell") is not None else ""
+    see = f" (see {run_dir / failure['html']})" if failure.get("html") else ""
+    return f"{failure.get('notebook') or 'the run'} {info['status']}{where}: {failure.get('error')}{see}"
+
+
+def headline(run_dir: Path, failure: str | None) -> str:
+    """What the progress line says of a finished run: its time and headline metrics, or its failure."""
+    if failure is not None:
+        return f": {failure}"
+    info = runs.read_status(run_dir)
+    metrics = info.get("metrics") or {}
+    shown = ", ".join(f"{k} {pages.fmt(metrics[k])}" for k in ("roc_auc", "balanced_accuracy") if k in metrics)
+    return f" in {info.get('seconds')} s" + (f": {shown}" if shown else "")
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1:]))

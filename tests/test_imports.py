@@ -1,0 +1,75 @@
+"""No import circle among the ecgnb modules, counting imports inside functions too."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ecgnb"
+
+
+def imported_modules(path: Path, modules: set[str]) -> set[str]:
+    """The ecgnb modules that ``path`` imports anywhere: ``import ecgnb.x``, ``from ecgnb import x``,
+    ``from ecgnb.x import y``, at module level, in functions and under ``if TYPE_CHECKING``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        else:
+            continue
+        found |= {name.split(".")[1] for name in names if name.startswith("ecgnb.") and name.split(".")[1] in modules}
+    return found - {path.stem}
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    return {m: imported_modules(PACKAGE / f"{m}.py", modules) for m in sorted(modules)}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle as [a, b, …, a], or None (depth-first search)."""
+    state: dict[str, str] = {}  # "open" while on the current path, "done" after
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = "open"
+        path.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        state[module] = "done"
+        return None
+
+    for module in graph:
+        if module not in state and (cycle := visit(module)):
+            return cycle
+    return None
+
+
+def test_find_cycle_names_the_circle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_walk_sees_every_import_form(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("import ecgnb.a\nfrom ecgnb import b\nfrom ecgnb.c import thing\n"
+                      "def f():\n    from ecgnb import d\nimport os\n")
+    assert imported_modules(source, {"a", "b", "c", "d", "e"}) == {"a", "b", "c", "d"}
+
+
+def test_no_import_circle_in_ecgnb():
+    graph = import_graph()
+    assert graph["cli"] and graph["sweep"], "the walk found no imports: check PACKAGE"
+    cycle = find_cycle(graph)
+    assert cycle is None, f"import circle: {' → '.join(cycle)}"
+
+
+def test_the_command_line_holds_no_notebook_execution():
+    assert "papermill" not in (PACKAGE / "cli.py").read_text()
+    assert "cli" not in import_graph()["sweep"] | import_graph()["cluster"]
