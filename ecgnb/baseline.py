@@ -9,14 +9,14 @@ limit is in those beats, not in either detector.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 from ecgnb import metrics, threshold
 from ecgnb.config import Config
-from ecgnb.data import Split
+from ecgnb.data import ABNORMAL_NAMES, Split
 
 K = 5  # neighbours averaged; validation ROC-AUC over 3 seeds: k=1 0.9932, k=5 0.9969 (1 follows single odd beats)
 
@@ -27,6 +27,7 @@ def knn_distance(reference: np.ndarray, x: np.ndarray, k: int = K, exclude_self:
     ``exclude_self``: ``x`` is ``reference`` itself; each row's zero distance to itself is skipped
     (leave-one-out), so training normals get the score an unseen normal would.
     """
+    reference, x = reference.reshape(len(reference), -1), x.reshape(len(x), -1)  # several channels: one vector
     skip = int(exclude_self)
     if not 1 <= k <= len(reference) - skip:
         raise ValueError(f"k must be in 1..{len(reference) - skip} for {len(reference)} reference rows, got {k}")
@@ -43,8 +44,10 @@ def rule_for(cfg: Config) -> Config:
     return cfg.replace(threshold_rule="train_percentile") if cfg.threshold_rule == "fixed" else cfg
 
 
-def evaluate(cfg: Config, split: Split, k: int = K) -> dict[str, Any]:
-    """Score every beat by :func:`knn_distance`, threshold it like the run, measure it like 04_evaluate.
+def evaluate(cfg: Config, split: Split, k: int = K, names: Mapping[int, str] = ABNORMAL_NAMES,
+             tutorial: bool = True) -> dict[str, Any]:
+    """Score every beat by :func:`knn_distance`, threshold it like the run, measure it like 04_evaluate
+    (``names``: label → name of the abnormal classes; ``tutorial``: the tutorial's check too, ECG5000's).
 
     Returns ``method``, ``threshold`` (value, rule), ``held_out`` and ``tutorial`` (the layouts of
     :func:`ecgnb.metrics.evaluate` and :func:`ecgnb.metrics.tutorial_protocol`) and
@@ -56,8 +59,8 @@ def evaluate(cfg: Config, split: Split, k: int = K) -> dict[str, Any]:
     val_anomaly = anomaly[split.val_anomaly_mask]
     is_anomaly = np.r_[np.zeros(len(val_normal), bool), np.ones(len(val_anomaly), bool)]
     chosen = threshold.choose(rule_for(cfg), train, np.r_[val_normal, val_anomaly], is_anomaly)
+    check = {"tutorial": metrics.tutorial_protocol(test_normal, anomaly[:len(split.test)], chosen.value)}
     return {"method": f"{k}-NN distance", "threshold": {"value": chosen.value, "rule": chosen.rule},
             "held_out": metrics.evaluate(test_normal, anomaly[~split.val_anomaly_mask], split.test_anomaly_targets,
-                                         chosen.value),
-            "tutorial": metrics.tutorial_protocol(test_normal, anomaly[:len(split.test)], chosen.value),
-            "test_normal_flagged": (test_normal > chosen.value).tolist()}
+                                         chosen.value, names),
+            **(check if tutorial else {}), "test_normal_flagged": (test_normal > chosen.value).tolist()}

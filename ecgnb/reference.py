@@ -207,8 +207,11 @@ def check(now: Mapping[str, float], reference: Mapping[str, float]) -> Compariso
 
 
 def _differs(cfg: Config, reference: Mapping[str, Any]) -> str:
-    """The parameters (but :data:`IGNORED_PARAMETERS`) where ``cfg`` differs from the reference, or ''."""
-    mine = cfg.to_dict()
+    """The parameters (but :data:`IGNORED_PARAMETERS`) where ``cfg`` differs from the reference, or ''.
+
+    A parameter the reference lacks (it was written before the parameter existed) ran at its default.
+    """
+    mine, reference = cfg.to_dict(), {**Config().to_dict(), **reference}
     keys = [k for k in dict.fromkeys([*mine, *reference]) if k not in IGNORED_PARAMETERS]
     return ", ".join(f"{k} {mine.get(k)!r}, reference {reference.get(k)!r}" for k in keys
                      if mine.get(k) != reference.get(k))

@@ -37,7 +37,7 @@ MODULES: dict[str, tuple[str, ...] | None] = {
     "ecgnb/data.py": ("_fill_cache", "_unpack", "_extract", "_check_member", "_copy_capped",
                       "_pick_pair", "_find_pair", "_verify_pair", "_sha256", "_label", "_read_pair", "_read_file",
                       "_parse_arff", "_parse_tsv", "_data_lines", "_diagnose", "_row_problem", "_is_finite",
-                      "_damaged", "_one_line", "_fingerprint"),
+                      "_damaged", "_one_line", "fingerprint_of"),
 }
 TESTS = ("tests/test_threshold_metrics.py", "tests/test_score.py", "tests/test_config.py", "tests/test_data.py")
 COPIED = ("ecgnb", "tests", "params", "pyproject.toml")  # what the tests read

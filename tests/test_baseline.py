@@ -53,3 +53,15 @@ def test_a_fixed_threshold_is_replaced_by_the_train_percentile():
     assert baseline.rule_for(Config()).threshold_rule == Config().threshold_rule  # any rule but fixed: kept
     got = baseline.evaluate(cfg, planted_split())
     assert got["threshold"]["rule"] == "train_percentile" and got["threshold"]["value"] < 26.0
+
+
+def test_several_channels_are_one_vector_and_other_sets_name_their_classes_without_the_tutorial_check():
+    s = planted_split()
+    two = data.Split(*(np.stack([a, a], axis=2) for a in (s.train, s.val, s.test, s.anomalies)),
+                     anomaly_targets=np.where(s.anomaly_targets == 2, -1, 7), val_anomaly_mask=s.val_anomaly_mask)
+    got = baseline.evaluate(Config(threshold_rule="val_best_balanced_accuracy"), two, names={-1: "-1", 7: "7"},
+                            tutorial=False)
+    assert "tutorial" not in got and got["test_normal_flagged"] == [True, False, False, False, False, False]
+    assert {k: v["total"] for k, v in got["held_out"]["per_class"].items()} == {"-1": 10, "7": 0}
+    np.testing.assert_allclose(baseline.knn_distance(two.train, two.test),  # both channels count: √2 × one's
+                               np.sqrt(2) * baseline.knn_distance(s.train, s.test), rtol=1e-5)

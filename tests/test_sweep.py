@@ -269,6 +269,7 @@ def test_a_killed_worker_loses_only_its_run(capsys, tmp_path):
     (["-p", "epochs", "2", "-g", "epochs=3"], "epochs: given with -p and -g"),
     (["--seeds", "1", "1"], "--seeds 1 1: each seed once"),
     (["-g", "data_path=ü"], "run name 's-data_pathü-seed42' must be letters"),
+    (["-g", "dataset=ECG200,ECG9999"], "run s-datasetECG9999-seed42: parameter 'dataset' must be ECG5000 or"),
 ])
 def test_every_configuration_is_checked_before_anything_starts(capsys, tmp_path, argv, message):
     code, out, err = run_cli(capsys, "study", *argv, "--name", "s", "--reports", str(tmp_path / "reports"))
