@@ -35,7 +35,7 @@ READS: dict[str, tuple[str, ...]] = {
     "01_explore": (),
     "02_train": (runs.DATA_INFO, runs.SPLIT),
     "03_threshold": (runs.DATA_INFO, runs.SPLIT, runs.CHECKPOINT),
-    "04_evaluate": (runs.SPLIT, runs.LOSSES, runs.THRESHOLD, runs.HISTORY),
+    "04_evaluate": (runs.DATA_INFO, runs.SPLIT, runs.LOSSES, runs.THRESHOLD, runs.HISTORY),
     "05_visualize": (runs.DATA_INFO, runs.SPLIT, runs.CHECKPOINT),
 }
 # Files beside the notebooks that one reads (04_evaluate compares the run with the reference run).

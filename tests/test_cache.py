@@ -30,9 +30,9 @@ CFG = Config(embedding_dim=4, members=1, epochs=2, batch_size=8, lr=0.01, select
 
 # another valid value for every parameter that can change the trained weights
 OTHER = {"seed": 7, "train_seed": 3, "device": "cpu", "val_anomaly_fraction": 0.3, "embedding_dim": 8,
-         "lstm_init": "pytorch", "members": 2, "epochs": 3, "batch_size": 4, "lr": 0.02, "lr_schedule": "constant",
+         "lstm_init": "pytorch", "members": 3, "epochs": 3, "batch_size": 4, "lr": 0.02, "lr_schedule": "constant",
          "grad_clip": 1.0, "bf16": True, "patience": 2, "select_by": "last", "loss": "mse", "normalize": True,
-         "checkpoint": "other.pt", "score_sigma": 1.0}
+         "checkpoint": "other.pt", "score_sigma": 1.0, "downsample": 1, "dataset": "ECG200", "normal_label": 2}
 AFTER = {"data_path": "/elsewhere/ECG5000.zip", "threshold_rule": "val_best_f1", "threshold_value": 30.0,
          "threshold_percentile": 95.0, "target_recall": 0.9}
 
