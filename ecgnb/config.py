@@ -58,7 +58,7 @@ class Config:
     lstm_init: str = "chrono"  # gate-bias start values: chrono (long memories) or pytorch (the tutorial)
     # training
     members: int = 2  # autoencoders trained from other initial weights; a beat's score is their mean
-    epochs: int = 20  # passes over the training normals (upper bound when patience > 0)
+    epochs: int = 27  # passes over the training normals (upper bound when patience > 0)
     batch_size: int = 16  # sequences per optimizer step (the tutorial uses 1)
     lr: float = 4e-3  # peak learning rate of Adam
     lr_schedule: str = "onecycle"  # constant (the tutorial) or onecycle (warm-up, then anneal)
