@@ -28,13 +28,13 @@ import torch
 from ecgnb import progress, train
 from ecgnb.config import THRESHOLD_KEYS, Config
 from ecgnb.data import Split
+from ecgnb.machine import ROUNDING_ENV
 from ecgnb.model import Ensemble
 
 ENV_VAR = "ECGNB_MODEL_CACHE"  # folder of cached models; unset: no cache
 AFTER_TRAINING = ("data_path", *THRESHOLD_KEYS)  # the data enters the key as the split's arrays
 PACKAGE = Path(__file__).resolve().parent
 CODE = ("model.py", "train.py", "score.py")  # the code a trained model depends on
-ROUNDING_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")  # kernel choices that change the rounding
 
 
 def folder() -> Path | None:

@@ -2,8 +2,8 @@
 
 A notebook's key hashes everything its outputs can depend on: its own source and papermill
 parameters, the parameters it uses (every one but :data:`IGNORES`), the run-folder files it reads
-(:data:`READS`), the data the kernels are handed, the package's code, and the torch version, CPU
-kernels, thread count and rounding settings (:func:`ecgnb.cache.environment`). After a notebook
+(:data:`READS`), the data the kernels are handed, the package's code, and the torch version, the
+CPU, its core count and the kernel and thread settings (:func:`ecgnb.machine.settings`). After a notebook
 runs, its executed copy, its HTML and every file it wrote go into the cache under that key; a later
 run whose notebook has the same key gets those files copied instead of running the notebook.
 
@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ecgnb import cache, runs
+from ecgnb import machine, runs
 from ecgnb.data import ENV_VAR as DATA_ENV_VAR
 from ecgnb.config import DATA_KEYS, THRESHOLD_KEYS, Config
 
@@ -70,7 +70,7 @@ def key(notebook: Path, parameters: Mapping[str, Any], cfg: Config, run_dir: Pat
         h.update(data_digest(os.environ.get(DATA_ENV_VAR)).encode())
     for source in sorted(PACKAGE.glob("*.py")):
         h.update(source.read_bytes())
-    h.update(cache.environment().encode())
+    h.update(machine.settings().encode())
     return h.hexdigest()
 
 
