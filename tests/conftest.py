@@ -14,6 +14,12 @@ settings.register_profile("mutation", settings.get_profile("ecgnb"),
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ecgnb"))
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# The tests train tiny models in this process: one thread is the fastest there, and an OpenMP team
+# of two cannot stall for seconds when another process holds a core (real runs are subprocesses,
+# with the machine's own thread count).
+torch.set_num_threads(1)
 
 # The notebook CI always trains: nbval's kernels inherit this environment, so no model cache in it.
 os.environ.pop("ECGNB_MODEL_CACHE", None)

@@ -175,6 +175,7 @@ def test_complete_run_records_metrics_and_force_replaces(capsys, tmp_path, good_
     assert "| [ok](ok/index.html) | complete |" in index and "0.900" in index
 
 
+@pytest.mark.slow
 def test_study_runs_each_seed_then_writes_mean_and_std(capsys, tmp_path, good_notebooks):
     reports = tmp_path / "reports"
     code, out, err = run_cli(capsys, "study", "--seeds", "1", "2", "3", "--name", "st", "--reports", str(reports),

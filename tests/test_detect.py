@@ -106,6 +106,7 @@ def test_only_a_complete_run_with_its_own_model_scores(tmp_path, capsys):
 # ---------------------------------------------------------------- end to end: a report, then its detector
 
 
+@pytest.mark.slow
 def test_two_channel_csv_of_ones_own_renders_a_report_whose_detector_scores_like_04(tmp_path, capsys):
     """The one full report here (~1 min); .npz reading is checked at unit level, here it holds the scored beats."""
     x, y = two_channel_beats()
