@@ -119,6 +119,8 @@ def test_out_of_range_values_are_errors(key, value):
     ("patience", 3, "must be 0 with select_by last (the last epoch is always the newest best); or choose select_by val_l1"),
     ("val_anomaly_fraction", -0.1, "must be in [0, 1)"),
     ("embedding_dim", 1025, "must be in 1..1024"),
+    ("downsample", 0, "must be in 1..8 (1: the LSTMs walk every sample)"),
+    ("downsample", 9, "must be in 1..8 (1: the LSTMs walk every sample)"),
     ("batch_size", 4097, "must be in 1..4096"),
     ("epochs", 1001, "must be in 0..1000 (0 only with a checkpoint)"),
     ("lr", 1.5, "must be in (0, 1]"),
@@ -132,7 +134,7 @@ def test_a_bad_value_is_a_one_line_error_naming_the_key_the_rule_and_the_value(k
 
 @pytest.mark.parametrize("key, value", [("grad_clip", 0.0), ("patience", 0), ("threshold_percentile", 100.0),
                                         ("target_recall", 1.0), ("seed", 0), ("embedding_dim", 1),
-                                        ("embedding_dim", 1024), ("batch_size", 1), ("batch_size", 4096),
+                                        ("embedding_dim", 1024), ("downsample", 1), ("downsample", 8), ("batch_size", 1), ("batch_size", 4096),
                                         ("epochs", 1000), ("lr", 1.0), ("score_sigma", 0.0), ("score_sigma", 20.0),
                                         ("val_anomaly_fraction", 0.999), ("lstm_init", "pytorch"),
                                         ("epochs", 1), ("threshold_value", 0.5),
