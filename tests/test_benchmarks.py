@@ -76,3 +76,25 @@ def test_an_unknown_perturbation_is_refused_before_anything_runs():
         stability.perturbation("two-threads")
     assert stability.perturbation("train-seed-7") == ({}, ["-p", "train_seed", "7"])
     assert stability.perturbation("onednn-avx2") == ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, [])
+
+
+def test_time_to_quality_measures_a_run_folder_and_gives_the_ratio(tmp_path):
+    from benchmarks import time_to_quality
+    from ecgnb import runs
+    from ecgnb.config import Config
+    from test_reference import run_folder
+
+    rows = {}
+    for name, batch, seconds in (("previous default", 16, 100.0), ("current default", 4, 40.0)):
+        run_dir = run_folder(tmp_path / name.replace(" ", "-"), Config(batch_size=batch))
+        data.save_split(tiny_split(), run_dir / runs.SPLIT)  # 16 training beats
+        runs.start_status(run_dir, name, Config(), runs.NOTEBOOKS)
+        runs.update_notebook(run_dir, "02_train", status="done", seconds=seconds / 2)
+        rows[name] = time_to_quality.measured(run_dir, seconds)
+    assert rows["previous default"]["member_epochs"] == 6 and rows["previous default"]["steps"] == 6 * 1
+    assert rows["current default"]["steps"] == 6 * 4 and rows["current default"]["train_s"] == 20.0
+    assert rows["current default"]["roc_auc"] == 0.9961
+    text = time_to_quality.table(rows)
+    assert "| current default | 40.0 | 20.0 | 6 | 24 | 0.9961 | 0.981 |" in text
+    assert text.rstrip().endswith("ratio (current / previous): report 0.40×, 02_train 0.40×")
+    assert time_to_quality.PREVIOUS["members"] == 3 and time_to_quality.PREVIOUS["downsample"] == 1
