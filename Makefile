@@ -20,7 +20,7 @@ $(BIN)/ecgnb: pyproject.toml
 	  "apt-get install python3-venv) or pass PYTHON=/path/to/python3.x" >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -e .  # bytecode is compiled on first import, for what is used
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
 setup: $(BIN)/ecgnb  ## create .venv and install the project
