@@ -340,7 +340,7 @@ def test_smoke_study_of_two_seeds_on_two_workers(capsys, tmp_path):
         assert all((reports / name / f"{nb}.html").is_file() for nb in runs.NOTEBOOKS)
         checkpoint = reports / name / runs.CHECKPOINT
         assert checkpoint.stat().st_size > 0
-    rows = [line for line in out.splitlines() if " | 2/2 | " in line]
+    rows = [line for line in out.splitlines() if line.startswith("| 2/2 | ")]
     assert len(rows) == 1 and rows[0].count("±") == 7, out
     assert "[seed1](sm-seed1/index.html)" in out
 
