@@ -52,14 +52,10 @@ def key(cfg: Config, split: Split) -> str:
         h.update(np.ascontiguousarray(part, dtype=np.float32).tobytes())
     for name in CODE:
         h.update((PACKAGE / name).read_bytes())
-    h.update(environment().encode())
+    h.update(f"torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()} threads {torch.get_num_threads()}"
+             .encode())
+    h.update(json.dumps({k: os.environ.get(k) for k in ROUNDING_ENV}).encode())
     return h.hexdigest()
-
-
-def environment() -> str:
-    """The torch version, CPU kernel set, thread count and rounding settings: what makes floats differ."""
-    rounding = json.dumps({k: os.environ.get(k) for k in ROUNDING_ENV})
-    return f"torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()} threads {torch.get_num_threads()} {rounding}"
 
 
 def say(text: str) -> None:
