@@ -8,7 +8,7 @@ the source of the model, training and scoring code, the torch version, CPU kerne
 count, and the settings that steer the kernels' rounding (:data:`ROUNDING_ENV`).
 Another machine, another torch or an edited ``train.py`` gives another key, never a stale model.
 
-``ecgnb run`` turns the cache on by setting :data:`ENV_VAR` for the notebook kernels (``--no-cache``
+``ecgnb run`` turns the cache on by setting ``$ECGNB_MODEL_CACHE`` for the notebook kernels (``--no-cache``
 leaves it off); JupyterLab and the notebook tests never see it, so they always train. Entries are
 written whole (temp file, then rename); a damaged one is deleted and the model trained again.
 """
@@ -27,19 +27,18 @@ import torch
 
 from ecgnb import progress, train
 from ecgnb.config import THRESHOLD_KEYS, Config
-from ecgnb.data import Split
+from ecgnb.data import MODEL_CACHE_ENV, Split
 from ecgnb.machine import ROUNDING_ENV
 from ecgnb.model import Ensemble
 
-ENV_VAR = "ECGNB_MODEL_CACHE"  # folder of cached models; unset: no cache
 AFTER_TRAINING = ("data_path", *THRESHOLD_KEYS)  # the data enters the key as the split's arrays
 PACKAGE = Path(__file__).resolve().parent
 CODE = ("model.py", "train.py", "score.py")  # the code a trained model depends on
 
 
 def folder() -> Path | None:
-    """The cache folder named by :data:`ENV_VAR`, or None (cache off)."""
-    value = os.environ.get(ENV_VAR)
+    """The cache folder named by ``$ECGNB_MODEL_CACHE``, or None (cache off)."""
+    value = os.environ.get(MODEL_CACHE_ENV)
     return Path(value) if value else None
 
 

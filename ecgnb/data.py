@@ -32,6 +32,7 @@ from ecgnb.errors import EcgnbError
 GDRIVE_ID = "16MIleqoIr1vYxlGk4GKnGmrsCPuWkkpT"
 UCR_URL = "https://www.timeseriesclassification.com/aeon-toolkit/ECG5000.zip"
 ENV_VAR = "ECGNB_DATA"
+MODEL_CACHE_ENV = "ECGNB_MODEL_CACHE"  # where ecgnb.cache keeps trained models; unset: no cache
 CLASS_NAMES = ("Normal", "R on T", "PVC", "SP", "UB")  # labels 1..5
 LABEL_NAMES = dict(enumerate(CLASS_NAMES, start=1))  # label → class name
 ABNORMAL_NAMES = {label: name for label, name in LABEL_NAMES.items() if label != 1}

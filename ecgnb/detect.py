@@ -3,7 +3,7 @@
 The run folder's ``model.pt`` is read only through ``train.load_checkpoint`` (``weights_only=True``,
 never a pickle), checked against the run's parameters and data fingerprint as 02_train checks a
 checkpoint; ``threshold.json`` is the threshold 03_threshold chose. A beat's anomaly score is the
-one 03_threshold computes, and it is flagged when the score is above the threshold, as 04_evaluate
+one 02_train computes, and it is flagged when the score is above the threshold, as 04_evaluate
 counts. ``ecgnb score RUN FILE`` is the command.
 """
 

@@ -108,9 +108,9 @@ def shown_path(path: Path, root: Path) -> str:
 
 def model_cache_dir() -> Path:
     """Where ``ecgnb run`` keeps trained models: ``$ECGNB_MODEL_CACHE``, else ``models/`` in the data cache."""
-    from ecgnb import cache, data
+    from ecgnb import data
 
-    return Path(os.environ.get(cache.ENV_VAR) or data.cache_dir() / "models")
+    return Path(os.environ.get(data.MODEL_CACHE_ENV) or data.cache_dir() / "models")
 
 
 def kernel_env(root: Path, progress_file: Path, data_path: str | None = None,
@@ -118,8 +118,7 @@ def kernel_env(root: Path, progress_file: Path, data_path: str | None = None,
     """The kernels' environment: the repository first on PYTHONPATH (they run in the run folder), the
     file where training reports its progress, the data when given, and the model cache (None: off,
     even if the shell set one); returns the old values for :func:`restore_env`."""
-    from ecgnb.cache import ENV_VAR as CACHE_ENV_VAR
-    from ecgnb.data import ENV_VAR as DATA_ENV_VAR
+    from ecgnb.data import ENV_VAR as DATA_ENV_VAR, MODEL_CACHE_ENV as CACHE_ENV_VAR
 
     saved = {key: os.environ.get(key) for key in ("PYTHONPATH", progress.ENV_VAR, DATA_ENV_VAR, CACHE_ENV_VAR)}
     os.environ["PYTHONPATH"] = os.pathsep.join([str(root), *([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else [])])
@@ -144,8 +143,20 @@ def restore_env(saved: dict[str, str | None]) -> None:
 # ---------------------------------------------------------------- executing and rendering one notebook
 
 
+def skip_iri_format_check() -> None:
+    """Import nbformat (papermill, nbconvert) without jsonschema's check of the 'iri' string format.
+
+    With rfc3987-syntax installed (jupyter-events requires it), importing jsonschema builds some
+    forty Lark parsers for that one format: about 2 s in every ``ecgnb run``, more than a copied
+    notebook takes. No notebook schema uses the format; marking the module absent makes jsonschema
+    leave the check out, as it does where rfc3987-syntax is not installed.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path) -> None:
     """papermill, quiet, in ``cwd``, with the environment's python3 kernel."""
+    skip_iri_format_check()
     import papermill
 
     papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
@@ -163,6 +174,7 @@ def kernel_config() -> Any:
 
 def render_html(notebook: Path, hide_code: bool) -> Path:
     """The executed notebook as standalone HTML next to it (code cells left out with ``hide_code``)."""
+    skip_iri_format_check()
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter(exclude_input=hide_code).from_filename(str(notebook))
@@ -240,8 +252,6 @@ def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hid
     notebook, showing training progress while it runs; record it in run.json. 0, or the run's exit code.
     With ``model_cache``, a notebook whose inputs equal those of an earlier execution is copied from it
     (:mod:`ecgnb.reuse`), and one that runs is kept there for the next time."""
-    from papermill.exceptions import PapermillExecutionError
-
     output = run_dir / f"{nb}.ipynb"
     parameters: dict[str, Any] = {"run_dir": "."}
     if first:
@@ -264,6 +274,9 @@ def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hid
                     "--no-cache executes it")
             return 0
         before = reuse.outputs(run_dir)
+    skip_iri_format_check()
+    from papermill.exceptions import PapermillExecutionError
+
     try:
         with progress.following(run_dir / runs.PROGRESS, display):
             execute(folder / f"{nb}.ipynb", output, parameters, run_dir)

@@ -34,7 +34,7 @@ PACKAGE = Path(__file__).resolve().parent
 READS: dict[str, tuple[str, ...]] = {
     "01_explore": (),
     "02_train": (runs.DATA_INFO, runs.SPLIT),
-    "03_threshold": (runs.DATA_INFO, runs.SPLIT, runs.CHECKPOINT),
+    "03_threshold": (runs.LOSSES,),
     "04_evaluate": (runs.DATA_INFO, runs.SPLIT, runs.LOSSES, runs.THRESHOLD, runs.HISTORY),
     "05_visualize": (runs.DATA_INFO, runs.SPLIT, runs.CHECKPOINT),
 }

@@ -102,14 +102,14 @@ def fit_or_reuse(log: list[str]):
 
 
 def test_off_unless_the_environment_names_a_folder(monkeypatch, tmp_path):
-    monkeypatch.delenv(cache.ENV_VAR, raising=False)
+    monkeypatch.delenv(data.MODEL_CACHE_ENV, raising=False)
     log: list[str] = []
     fit_or_reuse(log)
     assert log == [] and cache.folder() is None
 
 
 def test_the_second_identical_training_is_served_from_the_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(data.MODEL_CACHE_ENV, str(tmp_path))
     log: list[str] = []
     first, history = fit_or_reuse(log)
     assert log[-1].startswith("cache: stored") and len(list(tmp_path.glob("*.pt"))) == 1
@@ -123,7 +123,7 @@ def test_the_second_identical_training_is_served_from_the_cache(monkeypatch, tmp
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "other key"])
 def test_a_damaged_entry_is_deleted_and_the_model_trained_again(monkeypatch, tmp_path, damage):
-    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(data.MODEL_CACHE_ENV, str(tmp_path))
     log: list[str] = []
     fit_or_reuse(log)
     entry, = tmp_path.glob("*.pt")
@@ -133,11 +133,11 @@ def test_a_damaged_entry_is_deleted_and_the_model_trained_again(monkeypatch, tmp
         entry.write_bytes(b"not a model")
     else:  # a valid checkpoint of another training under this name
         other = tmp_path / "other"
-        monkeypatch.setenv(cache.ENV_VAR, str(other))
+        monkeypatch.setenv(data.MODEL_CACHE_ENV, str(other))
         model = train.build_model(CFG.replace(train_seed=5), seq_len=SEQ)
         cache.fit_or_reuse(model, tiny_split(), CFG.replace(train_seed=5), "fp", log=log.append)
         shutil.copy(next(other.glob("*.pt")), entry)
-        monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+        monkeypatch.setenv(data.MODEL_CACHE_ENV, str(tmp_path))
     fit_or_reuse(log)
     assert any(line.startswith(f"cache: entry {entry.stem[:12]} is damaged") for line in log)
     assert log[-1].startswith("cache: stored")
@@ -146,7 +146,7 @@ def test_a_damaged_entry_is_deleted_and_the_model_trained_again(monkeypatch, tmp
 
 def test_a_half_written_entry_is_never_visible(monkeypatch, tmp_path):
     """Entries appear by rename: a writer's temp file does not count as an entry."""
-    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(data.MODEL_CACHE_ENV, str(tmp_path))
     digest = cache.key(CFG, tiny_split())
     (tmp_path / f".{digest}.pt.tmp-12345").write_bytes(b"half")
     log: list[str] = []

@@ -73,3 +73,46 @@ def test_no_import_circle_in_ecgnb():
 def test_the_command_line_holds_no_notebook_execution():
     assert "papermill" not in (PACKAGE / "cli.py").read_text()
     assert "cli" not in import_graph()["sweep"] | import_graph()["cluster"]
+
+
+# ---------------------------------------------------------------- what a process pays to start
+
+NOTEBOOKS = PACKAGE.parent / "notebooks"
+
+
+def loaded_after(code: str) -> set[str]:
+    """The top-level modules a fresh interpreter holds after running ``code``."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True, cwd=PACKAGE.parent).stdout
+    return {name.split(".")[0] for name in out.split()}
+
+
+def import_cell(notebook: str) -> str:
+    import nbformat
+
+    return next(c.source for c in nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", 4).cells
+                if c.cell_type == "code" and "from ecgnb import" in c.source)
+
+
+def test_the_notebooks_that_read_scores_never_load_torch():
+    """03_threshold and 04_evaluate read losses.csv, not the model: their kernels start without torch
+    (seconds on a small machine), which is what makes a threshold-only re-render quick."""
+    loaded = loaded_after(import_cell("03_threshold") + "\n" + import_cell("04_evaluate"))
+    assert "ecgnb" in loaded and "sklearn" in loaded and "torch" not in loaded
+
+
+def test_a_run_that_copies_every_notebook_loads_neither_torch_nor_papermill():
+    code = ("from ecgnb import cli, report\nreport.model_cache_dir()\n"
+            "report.kernel_env(report.runs.repo_root(), report.Path('p'), None, report.Path('c'))")
+    loaded = loaded_after(code)
+    assert not loaded & {"torch", "papermill", "nbconvert", "jsonschema"}, loaded
+
+
+def test_notebook_tools_load_without_the_iri_grammar_and_still_validate():
+    code = ("from ecgnb import report\nreport.skip_iri_format_check()\nimport nbformat, papermill, nbconvert\n"
+            f"nbformat.validate(nbformat.read({str(NOTEBOOKS / '03_threshold.ipynb')!r}, 4))")
+    loaded = loaded_after(code)
+    assert "papermill" in loaded and "jsonschema" in loaded and "lark" not in loaded
