@@ -155,8 +155,10 @@ def skip_iri_format_check() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
-def execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path) -> None:
-    """papermill, quiet, in ``cwd``, with the environment's python3 kernel.
+def execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path,
+            kernel: Callable[[], Any] | None = None) -> None:
+    """papermill, quiet, in ``cwd``, with the environment's python3 kernel: a new one, or the started one
+    that ``kernel()`` gives (:meth:`Kernels.take`), stopped afterwards.
 
     The kernel is stopped at once when the last cell has run (``shutdown_kernel="immediate"``): every
     output and file is written by then, and the polite shutdown (interrupt, request, wait) costs about
@@ -165,10 +167,65 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path)
     skip_iri_format_check()
     import papermill
 
-    papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
-                               kernel_name=KERNEL, log_output=False, progress_bar=False,
-                               request_save_on_cell_execute=False, config=kernel_config(),
-                               shutdown_kernel="immediate")
+    started = kernel() if kernel else None
+    try:
+        papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
+                                   kernel_name=KERNEL, log_output=False, progress_bar=False,
+                                   request_save_on_cell_execute=False, config=kernel_config(),
+                                   shutdown_kernel="immediate", km=started)
+    finally:
+        if started is not None:
+            stop_kernel(started)
+
+
+class Kernels:
+    """The kernels of one run, each started a notebook ahead: while a notebook executes, the next one's
+    kernel (Python, ipykernel) boots on another core, about a second off each notebook after the first.
+    Only a run that executes a notebook starts any; the one left over is stopped by :meth:`close`."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+        self.spare: Any = None
+
+    def take(self, more: bool) -> Any:
+        """A started kernel for the notebook about to execute; with ``more`` notebooks after it, the next boots."""
+        kernel, self.spare = self.spare or start_kernel(self.cwd), None
+        if more:
+            self.spare = start_kernel(self.cwd)
+        return kernel
+
+    def close(self) -> None:
+        if self.spare is not None:
+            stop_kernel(self.spare)
+            self.spare = None
+
+
+def start_kernel(cwd: Path) -> Any:
+    """A python3 kernel launched in ``cwd`` with this process's environment; it boots while the caller goes
+    on. It remembers the client it hands out, so that :func:`stop_kernel` closes that client's channels too
+    (nbclient leaves them open on a kernel it did not start)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    class Manager(AsyncKernelManager):
+        def client(self, **kwargs: Any) -> Any:
+            self.clients = [*getattr(self, "clients", []), super().client(**kwargs)]
+            return self.clients[-1]
+
+    kernel = Manager(kernel_name=KERNEL, config=kernel_config())
+    run_sync(kernel.start_kernel)(cwd=str(cwd))
+    return kernel
+
+
+def stop_kernel(kernel: Any) -> None:
+    """Kill a kernel from :func:`start_kernel` and close the channels of its clients."""
+    from jupyter_core.utils import run_sync
+
+    for client in getattr(kernel, "clients", []):
+        client.stop_channels()
+    if run_sync(kernel.is_alive)():
+        run_sync(kernel.shutdown_kernel)(now=True)
+    run_sync(kernel.cleanup_resources)()
 
 
 def kernel_config() -> Any:
@@ -239,13 +296,16 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     model_cache = model_cache_dir() if use_cache else None
     saved_env = kernel_env(root, run_dir / runs.PROGRESS, data_path, model_cache)
     start = time.perf_counter()
+    kernels = Kernels(run_dir)
     try:
         for i, nb in enumerate(notebooks, 1):
             code = run_one(run_dir, folder, nb, f"[{i}/{len(notebooks)}]", first=i == 1, hide_code=hide_code,
-                           start=start, cfg=cfg, model_cache=model_cache)
+                           start=start, cfg=cfg, model_cache=model_cache,
+                           kernel=functools.partial(kernels.take, i < len(notebooks)))
             if code:
                 return code
     finally:
+        kernels.close()
         restore_env(saved_env)
     metrics_file = run_dir / runs.METRICS
     metrics = runs.key_metrics(runs.read_json(metrics_file)) if metrics_file.is_file() else {}
@@ -260,11 +320,12 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
 
 
 def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hide_code: bool, start: float,
-            cfg: Config, model_cache: Path | None = None) -> int:
+            cfg: Config, model_cache: Path | None = None, kernel: Callable[[], Any] | None = None) -> int:
     """Execute (in the run folder, so every path the notebook sees is relative), clean and render one
     notebook, showing training progress while it runs; record it in run.json. 0, or the run's exit code.
     With ``model_cache``, a notebook whose inputs equal those of an earlier execution is copied from it
-    (:mod:`ecgnb.reuse`), and one that runs is kept there for the next time."""
+    (:mod:`ecgnb.reuse`), and one that runs is kept there for the next time. ``kernel`` gives the started
+    kernel to execute in (:class:`Kernels`; None: papermill starts one)."""
     output = run_dir / f"{nb}.ipynb"
     parameters: dict[str, Any] = {"run_dir": "."}
     if first:
@@ -292,7 +353,7 @@ def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hid
 
     try:
         with progress.following(run_dir / runs.PROGRESS, display):
-            execute(folder / f"{nb}.ipynb", output, parameters, run_dir)
+            execute(folder / f"{nb}.ipynb", output, parameters, run_dir, kernel)
     except KeyboardInterrupt:
         outcome("interrupted")
         return stop(run_dir, nb, "interrupted", time.perf_counter() - t0, start, hide_code, cell=None,

@@ -256,3 +256,26 @@ def test_index_command_marks_a_dead_run_incomplete(capsys, tmp_path):
     assert code == 0 and "| [dead](dead/index.html) | incomplete |" in out
     assert "<strong>incomplete</strong>" in (run_dir / "index.html").read_text()  # the run's page, written by index
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"  # the file is not rewritten
+
+
+RECORD_KERNEL = """\
+import json, os, pathlib, time, psutil
+here = pathlib.Path(run_dir, f"kernel-{NAME}.json")
+here.write_text(json.dumps({"pid": os.getpid(), "born": psutil.Process().create_time(), "done": time.time()}))"""
+
+
+def test_each_kernel_boots_while_the_notebook_before_it_runs_and_none_is_left(capsys, tmp_path):
+    """Kernels are started a notebook ahead (report.Kernels); every one is stopped when the run ends."""
+    import psutil
+
+    folder = tmp_path / "nbs"
+    for i, name in enumerate(("a", "b", "c"), 1):
+        notebook(folder / f"0{i}_{name}.ipynb", 'run_dir = ""\nparams_file = None',
+                 f"NAME = {name!r}\nimport time; time.sleep(1.5)", RECORD_KERNEL)
+    code, _, err = run_cli(capsys, "run", "--name", "k", "--reports", str(tmp_path / "r"), "--notebooks-dir", str(folder))
+    assert code == 0, err
+    seen = {n: json.loads((tmp_path / "r" / "k" / f"kernel-{n}.json").read_text()) for n in "abc"}
+    assert len({s["pid"] for s in seen.values()}) == 3  # a kernel of its own for each notebook
+    assert seen["b"]["born"] < seen["a"]["done"] and seen["c"]["born"] < seen["b"]["done"]
+    assert not [s["pid"] for s in seen.values() if psutil.pid_exists(s["pid"])]
+    assert not [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
