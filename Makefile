@@ -11,6 +11,8 @@ NAME   ?= default
 PARAMS ?= params/default.yaml
 FORCE  ?=
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# pytest-xdist: a worker per usable core; nbval's cells stay on one worker, in order (tests/conftest.py)
+XDIST  := -n auto --dist loadgroup --no-loadscope-reorder
 
 .PHONY: setup report test test-fast test-notebooks test-lab test-machines mutation lab lab-dev notebooks clean
 
@@ -29,7 +31,7 @@ report: setup  ## render reports/$(NAME)/ from $(PARAMS) (FORCE=1 replaces an ex
 	$(BIN)/ecgnb run -f $(PARAMS) --name $(NAME) $(if $(FORCE),--force)
 
 test: setup  ## unit tests, CLI smoke run, and nbval on the committed notebooks
-	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+	$(BIN)/python -m pytest tests notebooks $(NBVAL) $(XDIST)
 
 test-fast: setup  ## the fast tier: every test not marked slow (no real report, Dask cluster or browser)
 	$(BIN)/python -m pytest tests -m "not slow" -q
