@@ -11,8 +11,8 @@ NAME   ?= default
 PARAMS ?= params/default.yaml
 FORCE  ?=
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
-# pytest-xdist: a worker per usable core; nbval's cells stay on one worker, in order (tests/conftest.py)
-XDIST  := -n auto --dist loadgroup --no-loadscope-reorder
+# pytest-xdist: a worker per usable core; tests/conftest.py hands out the work (nbval's cells on one worker, in order)
+XDIST  := -n auto --no-loadscope-reorder
 
 .PHONY: setup report test test-fast test-notebooks test-lab test-machines mutation lab lab-dev notebooks clean
 
