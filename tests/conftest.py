@@ -45,6 +45,7 @@ def work_unit(nodeid: str) -> str:
     return path if path == "tests/test_lab.py" else nodeid
 
 
+@pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs without these hooks
 def pytest_xdist_make_scheduler(config, log):
     """Hand out work units (:func:`work_unit`), whatever ``--dist`` says (any other split breaks the notebooks).
     Not xdist's ``xdist_group`` mark with ``--dist loadgroup``: on pytest 9.2 that mark silently stops grouping."""
@@ -57,6 +58,7 @@ def pytest_xdist_make_scheduler(config, log):
     return WorkUnits(config, log)
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config):
     """``-n auto``: a worker per core this process may use, counted as studies count them (affinity and
     cgroup quota); xdist's own count is the host's cores, also in a container allowed two of them."""
