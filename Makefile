@@ -11,6 +11,9 @@ NAME   ?= default
 PARAMS ?= params/default.yaml
 FORCE  ?=
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# The .pyc files pip would write one after another, on every core (where PYTHONDONTWRITEBYTECODE is set, these are
+# the only ones any process gets). A file this Python cannot compile (torch ships a 3.12-only test file) gets none, as with pip.
+COMPILE := import compileall, sysconfig; compileall.compile_dir(sysconfig.get_path("purelib"), quiet=2, workers=0)
 # pytest-xdist: a worker per usable core; tests/conftest.py hands out the work (nbval's cells on one worker, in order)
 XDIST  := -n auto --no-loadscope-reorder
 
@@ -22,7 +25,8 @@ $(BIN)/ecgnb: pyproject.toml
 	  "apt-get install python3-venv) or pass PYTHON=/path/to/python3.x" >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-compile -e .
+	$(BIN)/python -c '$(COMPILE)'
 	touch $@
 
 setup: $(BIN)/ecgnb  ## create .venv and install the project
