@@ -11,6 +11,11 @@ NAME   ?= default
 PARAMS ?= params/default.yaml
 FORCE  ?=
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# The .pyc files pip would write one after another, on every core (where PYTHONDONTWRITEBYTECODE is set, these are
+# the only ones any process gets). A file this Python cannot compile (torch ships a 3.12-only test file) gets none, as with pip.
+COMPILE := import compileall, sysconfig; compileall.compile_dir(sysconfig.get_path("purelib"), quiet=2, workers=0)
+# pytest-xdist: a worker per usable core; tests/conftest.py hands out the work (nbval's cells on one worker, in order)
+XDIST  := -n auto --no-loadscope-reorder
 
 .PHONY: setup report test test-fast test-notebooks test-lab test-machines mutation lab lab-dev notebooks clean
 
@@ -20,7 +25,8 @@ $(BIN)/ecgnb: pyproject.toml
 	  "apt-get install python3-venv) or pass PYTHON=/path/to/python3.x" >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-compile -e .
+	$(BIN)/python -c '$(COMPILE)'
 	touch $@
 
 setup: $(BIN)/ecgnb  ## create .venv and install the project
@@ -29,10 +35,10 @@ report: setup  ## render reports/$(NAME)/ from $(PARAMS) (FORCE=1 replaces an ex
 	$(BIN)/ecgnb run -f $(PARAMS) --name $(NAME) $(if $(FORCE),--force)
 
 test: setup  ## unit tests, CLI smoke run, and nbval on the committed notebooks
-	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+	$(BIN)/python -m pytest tests notebooks $(NBVAL) $(XDIST)
 
 test-fast: setup  ## the fast tier: every test not marked slow (no real report, Dask cluster or browser)
-	$(BIN)/python -m pytest tests -m "not slow" -q
+	$(BIN)/python -m pytest tests -m "not slow" -q $(XDIST)
 
 test-notebooks: setup  ## nbval only: re-execute the committed notebooks, facts exact, results vs the reference
 	$(BIN)/python -m pytest notebooks $(NBVAL)

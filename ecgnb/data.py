@@ -178,7 +178,9 @@ def _fill_cache(source: Path, staging: Path, name: str) -> Path:
     _verify_pair(files, name)
     target = cache_dir()
     target.mkdir(parents=True, exist_ok=True)
-    for f in files:
+    # TEST, then TRAIN: _cached takes a TRAIN file for a filled cache, so a process looking in while another fills
+    # it (the runs of a study start at once) finds no cache yet, never half of one taken for a damaged one
+    for f in reversed(files):
         os.replace(f, target / f.name)
     return target
 

@@ -30,3 +30,48 @@ def model_cache(tmp_path, monkeypatch):
     """Each test's own model cache: `ecgnb run` in a test never reads or fills the user's."""
     monkeypatch.setenv("ECGNB_MODEL_CACHE", str(tmp_path / "model-cache"))
     return tmp_path / "model-cache"
+
+
+# ---------------------------------------------------------------- parallel runs (pytest-xdist: `make test`)
+
+
+def work_unit(nodeid: str) -> str:
+    """What one worker runs whole, in collection order: every nbval cell (a kernel per notebook, and 01 → 05
+    hand files on through reports/lab/); test_lab.py (its module fixtures empty build/test_lab/ and start one
+    JupyterLab and browser there); every other test alone."""
+    path = nodeid.split("::", 1)[0]
+    if path.endswith(".ipynb"):
+        return "notebooks"
+    return path if path == "tests/test_lab.py" else nodeid
+
+
+@pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs without these hooks
+def pytest_xdist_make_scheduler(config, log):
+    """Hand out work units (:func:`work_unit`), whatever ``--dist`` says (any other split breaks the notebooks).
+    Not xdist's ``xdist_group`` mark with ``--dist loadgroup``: on pytest 9.2 that mark silently stops grouping."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnits(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: a worker per core this process may use, counted as studies count them (affinity and
+    cgroup quota); xdist's own count is the host's cores, also in a container allowed two of them."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):  # that variable still chooses, as xdist documents
+        return None
+    from ecgnb.cluster import usable_cores
+
+    return usable_cores()
+
+
+def pytest_collection_modifyitems(config, items):
+    """On an xdist worker: the notebook cells first, then the slow tests, then the rest, each keeping its order.
+    With ``--no-loadscope-reorder`` that is the order work is handed out: the longest work starts first and
+    short tests fill in at the end."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: (work_unit(item.nodeid) != "notebooks", item.get_closest_marker("slow") is None))

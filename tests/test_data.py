@@ -339,6 +339,21 @@ def test_a_damaged_cache_is_logged_and_replaced(monkeypatch: pytest.MonkeyPatch,
     assert data._sha256(data.cache_dir() / "ECG5000_TRAIN.arff") == data.SHA256["ECG5000_TRAIN.arff"]
 
 
+def test_while_another_process_fills_the_cache_it_looks_empty_then_whole(monkeypatch: pytest.MonkeyPatch,
+                                                                          real_zip: Path, isolated: Path) -> None:
+    seen: list[tuple[Path | None, list[str]]] = []
+    replace = os.replace
+
+    def replace_then_look(src: str, dst: str) -> None:
+        replace(src, dst)
+        logs: list[str] = []
+        seen.append((data._cached(logs.append), logs))
+
+    monkeypatch.setattr(os, "replace", replace_then_look)
+    data.locate(real_zip)
+    assert seen == [(None, []), (data.cache_dir(), [])]
+
+
 def test_a_bad_env_var_is_an_error_without_fallback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                     isolated: Path) -> None:
     monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "missing.zip"))
