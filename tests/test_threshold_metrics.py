@@ -291,6 +291,12 @@ def test_per_class_detection_counts_each_class_and_leaves_an_empty_class_undefin
         assert math.isnan(got[empty]["rate"]) and all(math.isnan(x) for x in got[empty]["ci95"])
 
 
+def test_evaluate_reports_per_class_under_the_names_it_is_given():
+    """Another set's abnormal labels and names (here ECG200's -1) reach the per-class table."""
+    m = metrics.evaluate(np.array([1.0]), np.array([3.0, 0.5]), np.array([-1, -1]), threshold=2.0, names={-1: "-1"})
+    assert m["per_class"] == {"-1": {"detected": 1, "total": 2, "rate": 0.5, "ci95": list(metrics.wilson_interval(1, 2))}}
+
+
 def test_metrics_are_plain_json():
     m = metrics.evaluate(NORMAL, ANOMALY, TARGETS, threshold=np.float32(5.0))
     assert json.loads(json.dumps(m)) == m
