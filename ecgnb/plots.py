@@ -1,14 +1,16 @@
 """Figures for the notebooks: each function takes arrays or tables and returns a Figure.
 
 Figures are built with :class:`matplotlib.figure.Figure` directly, not through pyplot, so
-they work headless (Agg), never pop up or pile up in pyplot's registry, and show exactly
-once in a notebook when the cell ends with ``fig``. Call :func:`setup` once (the imports
-cell of each notebook) for the seaborn style, PNG-only inline output and a modest dpi;
-importing this module changes nothing.
+they work headless (Agg) and never pop up or pile up in pyplot's registry. A notebook cell
+ends with ``plots.save(fig, run_dir, name)``: the figure is drawn once, into the run folder,
+and the cell shows that PNG. Call :func:`setup` once (the imports cell of each notebook) for
+the seaborn style, PNG-only inline output and a modest dpi; importing this module changes
+nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -45,12 +47,27 @@ def setup() -> None:
         set_matplotlib_formats("png")
 
 
-def save(fig: Figure, run_dir: str | Path, name: str) -> Path:
-    """Write ``fig`` to ``run_dir/figures/<name>.png`` and return that path."""
+@dataclass(frozen=True)
+class Saved:
+    """A figure written to the run folder. A notebook shows it as that PNG file, so the figure is drawn
+    once, not a second time for the page (a grid of a dozen beats costs about 0.9 s a drawing)."""
+
+    path: Path
+    description: str  # the figure's own repr, e.g. <Figure size 800x350 with 2 Axes>
+
+    def _repr_png_(self) -> bytes:
+        return self.path.read_bytes()
+
+    def __repr__(self) -> str:
+        return self.description
+
+
+def save(fig: Figure, run_dir: str | Path, name: str) -> Saved:
+    """Write ``fig`` to ``run_dir/figures/<name>.png``; the result shows as that PNG in a notebook."""
     target = runs.path(run_dir, runs.FIGURES) / f"{name}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(target, dpi=DPI, bbox_inches="tight")
-    return target
+    return Saved(target, repr(fig))
 
 
 # ---------------------------------------------------------------- shared helpers

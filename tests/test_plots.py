@@ -118,12 +118,14 @@ def test_latent_map_one_group_per_class_present():
     assert ax.get_xlabel().startswith("PC 1")
 
 
-def test_save_writes_small_png(tmp_path):
+def test_save_writes_small_png_and_shows_that_file(tmp_path):
     fig = plots.class_means(beats(10), np.repeat(np.arange(1, 6), 2))
-    path = plots.save(fig, tmp_path / "run", "means")
-    assert path == tmp_path / "run" / "figures" / "means.png"
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert path.stat().st_size < 120_000
+    saved = plots.save(fig, tmp_path / "run", "means")
+    assert saved.path == tmp_path / "run" / "figures" / "means.png"
+    assert saved.path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert saved.path.stat().st_size < 120_000
+    assert saved._repr_png_() == saved.path.read_bytes()  # what a notebook shows is the file, not a redraw
+    assert repr(saved) == repr(fig) == "<Figure size 800x350 with 5 Axes>"  # the text nbval compares
 
 
 def test_import_changes_no_global_style():
