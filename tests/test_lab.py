@@ -211,20 +211,36 @@ def committed_before(folders) -> tuple[str, dict[str, str]]:
     return snapshot_notebooks()
 
 
+CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the tab on top; the others keep theirs
+
+
+def open_notebook(page, server: Lab, path: Path) -> None:
+    """Open ``path`` as a learner does: by a double click in the file browser when it shows the notebook's
+    folder (a new tab; JupyterLab is not loaded again), else by its address, which loads JupyterLab."""
+    relative = path.relative_to(OUT).as_posix()
+    listed = page.locator(".jp-FileBrowser .jp-DirListing-itemText").get_by_text(path.name, exact=True)
+    crumbs = page.locator(".jp-FileBrowser .jp-BreadCrumbs")
+    if (page.url.startswith(f"{server.url}/lab") and crumbs.count() == 1
+            and crumbs.inner_text().strip().rstrip("/").split("/")[-1].strip() == path.parent.name and listed.count() == 1):
+        listed.dblclick()
+    else:
+        page.goto(f"{server.url}/lab/tree/{relative}?reset&token={server.token}")
+    page.locator(".lm-TabBar-tab.jp-mod-current", has_text=path.name).wait_for(timeout=30_000)
+
+
 def run_all(page, server: Lab, path: Path) -> None:
     """Open ``path`` in the lab, Run → Run All Cells, wait until no cell is queued or running, and save."""
-    relative = path.relative_to(OUT).as_posix()
-    page.goto(f"{server.url}/lab/tree/{relative}?reset&token={server.token}")
-    server.wait_for_kernel(relative)
-    page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=10_000)
+    open_notebook(page, server, path)
+    server.wait_for_kernel(path.relative_to(OUT).as_posix())
+    page.locator(f"{CURRENT} .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=10_000)
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     page.wait_for_function(
-        """() => {
-            const prompts = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
+        """(panel) => {
+            const prompts = [...document.querySelectorAll(`${panel} .jp-CodeCell .jp-InputPrompt`)]
                 .map(p => p.textContent);
             return prompts.some(t => /\\d/.test(t)) && !prompts.some(t => t.includes('*'));
-        }""", timeout=NOTEBOOK_SECONDS * 1000)
+        }""", arg=CURRENT, timeout=NOTEBOOK_SECONDS * 1000)
     page.keyboard.press("Control+s")
     page.locator(".lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)").wait_for(timeout=10_000)
 
@@ -247,7 +263,7 @@ def problems_of(path: Path, page, server: Lab) -> list[str]:
     nb = nbformat.read(path, as_version=4)
     found = []
     code = [c for c in nb.cells if c.cell_type == "code"]
-    shown = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell")
+    shown = page.locator(f"{CURRENT} .jp-CodeCell")
     for k, cell in enumerate(code, 1):
         for out in cell.outputs:
             if out.output_type == "error":
