@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -22,10 +23,11 @@ def copy_project(tmp_path: Path) -> Path:
     return tmp_path / "notebooks" / NOTEBOOK
 
 
-def nbval(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
+def nbval(*paths: Path) -> subprocess.CompletedProcess:
+    """One pytest session over ``paths`` (one start-up), every outcome listed (``-rA``)."""
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "--nbval",
                            "--nbval-current-env", "--nbval-sanitize-with", str(REPO / "tests/nbval_sanitize.cfg"),
-                           str(path)], capture_output=True, text=True, cwd=path.parent)
+                           "--rootdir", str(paths[0].parent), *map(str, paths)], capture_output=True, text=True, cwd=paths[0].parent)
 
 
 def tamper(path: Path, old: str, new: str) -> None:
@@ -51,9 +53,13 @@ def tamper(path: Path, old: str, new: str) -> None:
 @pytest.mark.slow
 def test_unchanged_copy_passes_and_a_changed_count_fails(tmp_path):
     path = copy_project(tmp_path)
-    ok = nbval(path)
-    assert ok.returncode == 0, ok.stdout[-2000:]
-    tamper(path, "2481", "2482")  # the number of training normals in the split table
-    bad = nbval(path)
-    assert bad.returncode == 1, bad.stdout[-2000:]
-    assert "2482" in bad.stdout and "2481" in bad.stdout  # nbval shows expected vs got
+    changed = shutil.copy(path, path.with_name("changed.ipynb"))
+    tamper(changed, "2481", "2482")  # the number of training normals in the split table
+    done = nbval(path, changed)
+    outcomes = re.findall(r"^(PASSED|FAILED) (\S+?)::Cell (\d+)", done.stdout, re.M)
+    cells = sum(c.cell_type == "code" for c in nbformat.read(path, as_version=4).cells)
+    assert done.returncode == 1 and len(outcomes) == 2 * cells, done.stdout[-2000:]
+    assert {(o, cell) for o, name, cell in outcomes if name == path.name} == {("PASSED", str(k)) for k in range(cells)}
+    failed = [int(cell) for o, name, cell in outcomes if name == "changed.ipynb" and o == "FAILED"]
+    assert len(failed) == 1, done.stdout[-2000:]  # only the cell with the split table
+    assert "2482" in done.stdout and "2481" in done.stdout  # nbval shows expected vs got
