@@ -11,8 +11,10 @@ NAME   ?= default
 PARAMS ?= params/default.yaml
 FORCE  ?=
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
-# The .pyc files pip would write one after another, on every core (where PYTHONDONTWRITEBYTECODE is set, these are
-# the only ones any process gets). A file this Python cannot compile (torch ships a 3.12-only test file) gets none, as with pip.
+# Python writes a module's .pyc when it first imports it, so pip installs without them (--no-compile): about a
+# quarter of what is installed is ever imported. Where PYTHONDONTWRITEBYTECODE is set nothing would ever be
+# cached, so there the set-up compiles everything, on every core (a file this Python cannot compile, such as
+# torch's 3.12-only test file, gets none, as with pip).
 COMPILE := import compileall, sysconfig; compileall.compile_dir(sysconfig.get_path("purelib"), quiet=2, workers=0)
 # pytest-xdist: a worker per usable core; tests/conftest.py hands out the work (nbval's cells on one worker, in order)
 XDIST  := -n auto --no-loadscope-reorder
@@ -26,7 +28,7 @@ $(BIN)/ecgnb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e .
-	$(BIN)/python -c '$(COMPILE)'
+	$(if $(PYTHONDONTWRITEBYTECODE),$(BIN)/python -c '$(COMPILE)')
 	touch $@
 
 setup: $(BIN)/ecgnb  ## create .venv and install the project
