@@ -225,7 +225,7 @@ def open_notebook(page, server: Lab, path: Path) -> None:
         listed.dblclick()
     else:
         page.goto(f"{server.url}/lab/tree/{relative}?reset&token={server.token}")
-    page.locator(".lm-TabBar-tab.jp-mod-current", has_text=path.name).wait_for(timeout=30_000)
+    page.locator(".lm-TabBar-tab.jp-mod-current", has_text=path.name).wait_for(timeout=120_000)  # a busy machine
 
 
 def run_all(page, server: Lab, path: Path) -> None:
