@@ -220,8 +220,8 @@ def open_notebook(page, server: Lab, path: Path) -> None:
     relative = path.relative_to(OUT).as_posix()
     listed = page.locator(".jp-FileBrowser .jp-DirListing-itemText").get_by_text(path.name, exact=True)
     crumbs = page.locator(".jp-FileBrowser .jp-BreadCrumbs")
-    if (page.url.startswith(f"{server.url}/lab") and crumbs.count() == 1
-            and crumbs.inner_text().strip().rstrip("/").split("/")[-1].strip() == path.parent.name and listed.count() == 1):
+    if (crumbs.count() == 1 and listed.count() == 1  # a file browser (none before the first load), this folder's
+            and crumbs.inner_text().strip().rstrip("/").split("/")[-1].strip() == path.parent.name):
         listed.dblclick()
     else:
         page.goto(f"{server.url}/lab/tree/{relative}?reset&token={server.token}")
