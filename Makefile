@@ -12,9 +12,9 @@ PARAMS ?= params/default.yaml
 FORCE  ?=
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 # Python writes a module's .pyc when it first imports it, so pip installs without them (--no-compile): a third
-# of what is installed is ever imported (5,146 of 14,523 files after a whole `make test`). Where PYTHONDONTWRITEBYTECODE is set nothing would ever be
-# cached, so there the set-up compiles everything, on every core (a file this Python cannot compile, such as
-# torch's 3.12-only test file, gets none, as with pip).
+# of what is installed is ever imported (5,146 of 14,523 files after a whole `make test`). Where
+# PYTHONDONTWRITEBYTECODE is set nothing would ever be cached, so there the set-up compiles everything, on
+# every core (a file this Python cannot compile, such as torch's 3.12-only test file, gets none, as with pip).
 COMPILE := import compileall, sysconfig; compileall.compile_dir(sysconfig.get_path("purelib"), quiet=2, workers=0)
 # pytest-xdist: a worker per usable core; tests/conftest.py hands out the work (nbval's cells on one worker, in order)
 XDIST  := -n auto --no-loadscope-reorder
