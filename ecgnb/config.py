@@ -60,7 +60,7 @@ class Config:
     members: int = 2  # autoencoders trained from other initial weights; a beat's score is their mean
     epochs: int = 27  # passes over the training normals (upper bound when patience > 0)
     batch_size: int = 16  # sequences per optimizer step (the tutorial uses 1)
-    lr: float = 4e-3  # peak learning rate of Adam
+    lr: float = 8e-3  # peak learning rate of Adam
     lr_schedule: str = "onecycle"  # constant (the tutorial) or onecycle (warm-up, then anneal)
     grad_clip: float = 5.0  # clip the gradient norm to this; 0 turns clipping off
     bf16: bool = False  # bfloat16 autocast for training (needs AVX-512 BF16/AMX or a GPU)

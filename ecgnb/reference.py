@@ -61,10 +61,10 @@ TOLERANCES: dict[str, tuple[str, Tolerance]] = {
     # select_by last: every member keeps its last epoch, on any machine
     "kept_epoch": ("epoch whose weights are kept (members' mean)", Tolerance(absolute=0, digits=1)),
     "val_l1": ("validation L1 of the kept weights (members' mean)", Tolerance(relative=0.15, digits=2)),
-    "val_roc_auc": ("validation ROC-AUC of the kept weights (members' mean)", Tolerance(absolute=0.003)),
+    "val_roc_auc": ("validation ROC-AUC of the kept weights (members' mean)", Tolerance(absolute=0.004)),
     "threshold": ("threshold chosen by the run's rule", Tolerance(relative=0.20, digits=2)),
-    "roc_auc": ("test ROC-AUC", Tolerance(absolute=0.004)),
-    "pr_auc": ("test PR-AUC", Tolerance(absolute=0.0005)),
+    "roc_auc": ("test ROC-AUC", Tolerance(absolute=0.007)),
+    "pr_auc": ("test PR-AUC", Tolerance(absolute=0.0012)),
     "balanced_accuracy": ("test balanced accuracy", Tolerance(absolute=0.008)),
     "f1": ("test F1", Tolerance(absolute=0.005)),
     "recall": ("test recall", Tolerance(absolute=0.010)),

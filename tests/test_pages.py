@@ -62,7 +62,7 @@ def test_run_page_shows_what_a_reader_needs_first(tmp_path):
     assert "<strong>complete</strong>" in page and "12.3 s" in page
     # parameters that differ from the defaults, each beside its default; nothing else
     assert "<tr><td>embedding_dim</td><td>16</td><td>32</td></tr>" in page
-    assert "<tr><td>lr</td><td>0.0003</td><td>0.004</td></tr>" in page
+    assert "<tr><td>lr</td><td>0.0003</td><td>0.008</td></tr>" in page
     assert "<td>seed</td>" not in page
     # the autoencoder's metrics beside the baseline's (missing ones as a dash)
     assert "<tr><td>ROC-AUC</td><td>0.970</td><td>0.960</td></tr>" in page
