@@ -180,18 +180,19 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path,
 
 class Kernels:
     """The kernels of one run, each started a notebook ahead: while a notebook executes, the next one's
-    kernel (Python, ipykernel) boots on another core, about a second off each notebook after the first.
-    Only a run that executes a notebook starts any; the one left over is stopped by :meth:`close`."""
+    kernel (Python, ipykernel) boots on another core and loads that notebook's imports (:func:`imports`),
+    some 1 to 4 s off each notebook after the first. Only a run that executes a notebook starts any; the
+    one left over is stopped by :meth:`close`."""
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
         self.spare: Any = None
 
-    def take(self, more: bool) -> Any:
-        """A started kernel for the notebook about to execute; with ``more`` notebooks after it, the next boots."""
-        kernel, self.spare = self.spare or start_kernel(self.cwd), None
-        if more:
-            self.spare = start_kernel(self.cwd)
+    def take(self, notebook: Path, after: Path | None) -> Any:
+        """A started kernel for ``notebook``, about to execute; with a notebook ``after`` it, that one's boots."""
+        kernel, self.spare = self.spare or start_kernel(self.cwd, notebook), None
+        if after is not None:
+            self.spare = start_kernel(self.cwd, after)
         return kernel
 
     def close(self) -> None:
@@ -200,10 +201,32 @@ class Kernels:
             self.spare = None
 
 
-def start_kernel(cwd: Path) -> Any:
-    """A python3 kernel launched in ``cwd`` with this process's environment; it boots while the caller goes
-    on. It remembers the client it hands out, so that :func:`stop_kernel` closes that client's channels too
-    (nbclient leaves them open on a kernel it did not start)."""
+def imports(notebook: Path) -> str:
+    """The notebook's top-level import statements, one per line (cells that are not plain Python are skipped)."""
+    import ast
+
+    import nbformat
+
+    lines = []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            body = ast.parse(cell.source).body
+        except SyntaxError:  # a cell with IPython magics
+            continue
+        lines += [ast.unparse(node) for node in body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return "\n".join(lines)
+
+
+def start_kernel(cwd: Path, notebook: Path) -> Any:
+    """A python3 kernel launched in ``cwd`` with this process's environment, told to load ``notebook``'s
+    imports; both go on while the caller does (the notebook's first request waits for them). The imports
+    run silently, so the notebook's execution counts and outputs are those of a fresh kernel; an import
+    that fails there fails again, visibly, in the notebook's own cell. The kernel remembers the clients
+    it hands out, so that :func:`stop_kernel` closes their channels too (nbclient leaves them open on a
+    kernel it did not start)."""
+    from jupyter_client.blocking import BlockingKernelClient
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
@@ -212,8 +235,20 @@ def start_kernel(cwd: Path) -> Any:
             self.clients = [*getattr(self, "clients", []), super().client(**kwargs)]
             return self.clients[-1]
 
+        def own_client(self) -> Any:
+            """A blocking client with a session of its own. Every :meth:`client` shares the manager's session id,
+            which is the zmq identity: two such clients at once stall the kernel's replies to one of them. A
+            blocking client sends at once; an asynchronous one waits for an event loop that is not running."""
+            made = BlockingKernelClient(parent=self)
+            made.load_connection_info(self.get_connection_info())
+            self.clients = [*getattr(self, "clients", []), made]
+            return made
+
     kernel = Manager(kernel_name=KERNEL, config=kernel_config())
     run_sync(kernel.start_kernel)(cwd=str(cwd))
+    warm = kernel.own_client()
+    warm.start_channels(iopub=False, stdin=False, hb=False, control=False)
+    warm.execute(imports(notebook), silent=True, store_history=False)
     return kernel
 
 
@@ -298,10 +333,11 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     start = time.perf_counter()
     kernels = Kernels(run_dir)
     try:
+        paths = [folder / f"{nb}.ipynb" for nb in notebooks]
         for i, nb in enumerate(notebooks, 1):
             code = run_one(run_dir, folder, nb, f"[{i}/{len(notebooks)}]", first=i == 1, hide_code=hide_code,
                            start=start, cfg=cfg, model_cache=model_cache,
-                           kernel=functools.partial(kernels.take, i < len(notebooks)))
+                           kernel=functools.partial(kernels.take, paths[i - 1], paths[i] if i < len(paths) else None))
             if code:
                 return code
     finally:

@@ -279,3 +279,26 @@ def test_each_kernel_boots_while_the_notebook_before_it_runs_and_none_is_left(ca
     assert seen["b"]["born"] < seen["a"]["done"] and seen["c"]["born"] < seen["b"]["done"]
     assert not [s["pid"] for s in seen.values() if psutil.pid_exists(s["pid"])]
     assert not [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+
+
+def test_a_kernel_loads_its_notebooks_imports_before_the_notebook_runs_and_silently(capsys, monkeypatch, tmp_path):
+    """The next notebook's kernel imports what that notebook imports while the one before runs (report.imports);
+    the notebook then sees the module loaded, and its execution counts and outputs are a fresh kernel's."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "marker.py").write_text("import time\nLOADED_AT = time.time()\nprint('loading marker')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "lib"))
+    folder = tmp_path / "nbs"
+    notebook(folder / "01_a.ipynb", 'run_dir = ""\nparams_file = None', "import time; time.sleep(1.5); END = time.time()",
+             "import json, pathlib; pathlib.Path(run_dir, 'a.json').write_text(json.dumps(END))")
+    notebook(folder / "02_b.ipynb", 'run_dir = ""', "%time x = 1", "import sys; BEFORE = 'marker' in sys.modules",
+             "import marker", "import json, pathlib\n"
+             "pathlib.Path(run_dir, 'b.json').write_text(json.dumps([BEFORE, marker.LOADED_AT]))")
+    assert report.imports(folder / "02_b.ipynb") == "import sys\nimport marker\nimport json, pathlib"
+    code, _, err = run_cli(capsys, "run", "--name", "w", "--reports", str(tmp_path / "r"), "--notebooks-dir", str(folder))
+    assert code == 0, err
+    run_dir = tmp_path / "r" / "w"
+    before, loaded_at = json.loads((run_dir / "b.json").read_text())
+    assert before and loaded_at < json.loads((run_dir / "a.json").read_text())
+    cells = [c for c in nbformat.read(run_dir / "02_b.ipynb", as_version=4).cells if c.cell_type == "code"]
+    assert [c.execution_count for c in cells] == list(range(1, 7))  # its own parameters cell, papermill's, then 4
+    assert not [o for c in cells for o in c.outputs if "loading marker" in str(o.get("text", ""))]
