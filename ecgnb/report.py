@@ -222,10 +222,10 @@ def imports(notebook: Path) -> str:
 def start_kernel(cwd: Path, notebook: Path) -> Any:
     """A python3 kernel launched in ``cwd`` with this process's environment, told to load ``notebook``'s
     imports; both go on while the caller does (the notebook's first request waits for them). The imports
-    run silently, so the notebook's execution counts and outputs are those of a fresh kernel; an import
-    that fails there fails again, visibly, in the notebook's own cell. The kernel remembers the clients
-    it hands out, so that :func:`stop_kernel` closes their channels too (nbclient leaves them open on a
-    kernel it did not start)."""
+    run silently: the notebook's execution counts are those of a fresh kernel, and what an import prints
+    (a library's warning, say) stays out of the report; an import that fails there fails again, visibly,
+    in the notebook's own cell. The kernel remembers the clients it hands out, so that :func:`stop_kernel`
+    closes their channels too (nbclient leaves them open on a kernel it did not start)."""
     from jupyter_client.blocking import BlockingKernelClient
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync

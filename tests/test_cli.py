@@ -281,7 +281,8 @@ def test_each_kernel_boots_while_the_notebook_before_it_runs_and_none_is_left(ca
 
 def test_a_kernel_loads_its_notebooks_imports_before_the_notebook_runs_and_silently(capsys, monkeypatch, tmp_path):
     """The next notebook's kernel imports what that notebook imports while the one before runs (report.imports);
-    the notebook then sees the module loaded, and its execution counts and outputs are a fresh kernel's."""
+    the notebook then sees the module loaded, its execution counts are a fresh kernel's, and what the import
+    printed stays out of the notebook."""
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "marker.py").write_text("import time\nLOADED_AT = time.time()\nprint('loading marker')\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "lib"))
