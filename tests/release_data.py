@@ -18,7 +18,7 @@ from ecgnb import data
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL = Path(os.environ.get(data.ENV_VAR) or REPO.parent / "shared/data/ECG5000.zip")
-MEMBERS = ("ECG5000_TRAIN.arff", "ECG5000_TEST.arff")
+MEMBERS = tuple(data.SHA256)  # the two ARFF files, with the checksums they must have
 HEADER = ("%ECG5000 provenance not determined yet\n@Relation ECG5000\n"
           + "".join(f"@attribute att{k} numeric\n" for k in range(1, 141))
           + "@attribute  target {1,2,3,4,5}\n\n@data\n")

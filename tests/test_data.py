@@ -27,7 +27,7 @@ from ecgnb import data
 from ecgnb.data import DataError
 from tests import release_data
 
-NAMES = ("ECG5000_TRAIN.arff", "ECG5000_TEST.arff")
+NAMES = release_data.MEMBERS
 
 
 # ---------------------------------------------------------------- fixtures and helpers (real_zip: conftest.py)
