@@ -409,4 +409,6 @@ def test_the_confusion_matrix_partitions_the_beats(sets, t):
     assert (c["tn"] + c["fp"], c["tp"] + c["fn"]) == (len(normal), len(anomaly))
     assert c["tp"] == sum(m["per_class"][name]["detected"] for name in m["per_class"])
     assert m["accuracy"] == pytest.approx((c["tp"] + c["tn"]) / (len(normal) + len(anomaly)))
+    flagged = np.r_[normal, anomaly] > t  # precision: the share of anomalies among the flagged beats (0 for none)
+    assert m["precision"] == pytest.approx(flagged[len(normal):].sum() / flagged.sum() if flagged.any() else 0.0)
     assert m["balanced_accuracy"] == pytest.approx((m["recall"] + m["specificity"]) / 2)
