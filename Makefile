@@ -40,7 +40,7 @@ test: setup  ## unit tests, CLI smoke run, and nbval on the committed notebooks
 	$(BIN)/python -m pytest tests notebooks $(NBVAL) $(XDIST)
 
 test-fast: setup  ## the fast tier: every test not marked slow (no real report, Dask cluster or browser)
-	$(BIN)/python -m pytest tests -m "not slow" -q $(XDIST)
+	$(BIN)/python -m pytest tests -m "not slow" -q -p no:nbval $(XDIST)
 
 test-notebooks: setup  ## nbval only: re-execute the committed notebooks, facts exact, results vs the reference
 	$(BIN)/python -m pytest notebooks $(NBVAL)

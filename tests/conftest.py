@@ -14,12 +14,24 @@ settings.register_profile("mutation", settings.get_profile("ecgnb"),
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ecgnb"))
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
-# The tests train tiny models in this process: one thread is the fastest there, and an OpenMP team
-# of two cannot stall for seconds when another process holds a core (real runs are subprocesses,
-# with the machine's own thread count).
-torch.set_num_threads(1)
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> None:
+    """The tests train tiny models in this process: one thread is the fastest there, and an OpenMP team
+    of two cannot stall for seconds when another process holds a core (real runs are subprocesses,
+    with the machine's own thread count). A fixture, not an import here: pytest-xdist's controller
+    runs no test and so never loads torch (2.5 s before the workers start)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+# As in `ecgnb run`: nbformat (collected test modules, the kernels' clients) without jsonschema's 2 s of
+# 'iri' parsers. nbval's plugin, where loaded, imported nbformat before this file (`make test-fast` leaves it out).
+from ecgnb.report import skip_iri_format_check  # noqa: E402
+
+skip_iri_format_check()
 
 # The notebook CI always trains: nbval's kernels inherit this environment, so no model cache in it.
 os.environ.pop("ECGNB_MODEL_CACHE", None)
