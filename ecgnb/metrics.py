@@ -42,8 +42,8 @@ def evaluate(normal_scores: np.ndarray, anomaly_scores: np.ndarray, anomaly_targ
              threshold: float, names: Mapping[int, str] = ABNORMAL_NAMES) -> dict:
     """Binary metrics at ``threshold`` plus threshold-free ROC-AUC and PR-AUC, and per abnormal class
     (``names``: label → name). A beat scoring above the threshold is flagged; the threshold metrics are
-    their definitions over the four counts (0 where a ratio has nothing to count, as scikit-learn's
-    ``zero_division=0``)."""
+    their definitions over the four counts: precision, recall and F1 are 0 where they have nothing to
+    count (scikit-learn's ``zero_division=0``), specificity and balanced accuracy NaN without normals."""
     normal_scores, anomaly_scores = np.asarray(normal_scores), np.asarray(anomaly_scores)
     fp = int((normal_scores > threshold).sum())
     tp = int((anomaly_scores > threshold).sum())

@@ -1,6 +1,6 @@
 """Studies: ecgnb.grid (planning, resume decisions), ecgnb.cluster (landing, progress), the table; then
-studies on real 2-worker local Dask clusters: tiny notebooks for failure, resume, a killed worker and
-an existing scheduler, and the real five notebooks on the smoke profile (one run).
+studies on real local Dask clusters: tiny notebooks on two workers for failure, resume, a killed worker
+and an existing scheduler, and the real five notebooks on the smoke profile (one run on one worker).
 """
 
 from __future__ import annotations
