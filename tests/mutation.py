@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import release_data  # tests/, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "mutation"
 EQUIVALENT = ROOT / "tests" / "equivalent_mutants.txt"
@@ -70,8 +72,8 @@ def prepare() -> None:
 def run_mutmut(globs: list[str], log: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
            "HYPOTHESIS_PROFILE": "mutation"}
-    # the tests look for the data beside the clone, as CI lays it out; mutmut runs them from WORK/mutants
-    env.setdefault("ECGNB_DATA", str(ROOT.parent / "shared" / "data" / "ECG5000.zip"))
+    # the tests look for the data beside the clone (release_data.LOCAL), but mutmut runs them from WORK/mutants
+    env.setdefault("ECGNB_DATA", str(release_data.LOCAL))
     with log.open("w") as out:
         done = subprocess.run([MUTMUT, "run", *globs], cwd=WORK, env=env, stdout=out, stderr=subprocess.STDOUT)
     if done.returncode:
