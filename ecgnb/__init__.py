@@ -6,3 +6,12 @@ grid, cluster, sweep and study_table (studies), and cli. Notebooks import them b
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``from ecgnb import Detector`` without importing torch for every other module of the package."""
+    if name == "Detector":
+        from ecgnb.detector import Detector
+
+        return Detector
+    raise AttributeError(f"module 'ecgnb' has no attribute {name!r}")

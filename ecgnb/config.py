@@ -25,6 +25,7 @@ LOSSES = ("l1", "mse")
 SELECT_BY = ("last", "val_l1", "val_roc_auc")
 LSTM_INITS = ("pytorch", "chrono")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_EPOCHS = 1000
 # The parameters that decide the data and its split (shown by 01_explore).
 DATA_KEYS = ("seed", "dataset", "data_path", "normal_label", "val_anomaly_fraction")
 # The parameters that act only after training: how the threshold is chosen (shown by 03_threshold).
@@ -32,7 +33,7 @@ THRESHOLD_KEYS = ("threshold_rule", "threshold_value", "threshold_percentile", "
 # The parameters that shape the trained model (shown by 02_train, compared across runs).
 TRAINING_KEYS = ("seed", "train_seed", "embedding_dim", "downsample", "lstm_init", "members", "epochs", "batch_size", "lr",
                  "lr_schedule", "grad_clip", "bf16", "patience", "select_by", "score_sigma", "loss", "normalize",
-                 "checkpoint", "device")
+                 "checkpoint", "device", "min_steps", "distance_k", "distance_weight")
 
 
 class ConfigError(EcgnbError):
@@ -54,11 +55,12 @@ class Config:
     val_anomaly_fraction: float = 0.2  # share of anomalies (not among the first 145) kept for validation
     # model
     embedding_dim: int = 32  # size of the code each heartbeat is squeezed into (the tutorial: 128)
-    downsample: int = 2  # the LSTMs walk every k-th step (window means in, interpolation out); 1: every sample
+    downsample: int | None = None  # the LSTMs walk every k-th step (window means in, interpolation out); null: ⌈T / 70⌉
     lstm_init: str = "chrono"  # gate-bias start values: chrono (long memories) or pytorch (the tutorial)
     # training
     members: int = 2  # autoencoders trained from other initial weights; a beat's score is their mean
-    epochs: int = 27  # passes over the training normals (upper bound when patience > 0)
+    epochs: int = 27  # passes over the training normals at the least (upper bound when patience > 0)
+    min_steps: int = 1000  # optimizer steps per member at the least: few beats get more passes (0: just epochs)
     batch_size: int = 16  # sequences per optimizer step (the tutorial uses 1)
     lr: float = 8e-3  # peak learning rate of Adam
     lr_schedule: str = "onecycle"  # constant (the tutorial) or onecycle (warm-up, then anneal)
@@ -71,6 +73,8 @@ class Config:
     checkpoint: str | None = None  # reuse this model.pt instead of training
     # scoring
     score_sigma: float = 2.0  # Gaussian low-pass (samples) of the residual before the anomaly score; 0 = plain L1
+    distance_k: int = 1  # the detector's distance: mean Euclidean distance to this many nearest training beats
+    distance_weight: float = 1.0  # the distance's weight beside the autoencoder's score; 0: the autoencoder alone
     # threshold
     threshold_rule: str = "train_percentile"  # one of THRESHOLD_RULES
     threshold_value: float = 26.0  # the fixed rule's threshold (the tutorial's 26)
@@ -134,10 +138,14 @@ def _check_ranges(cfg: Config) -> None:
          f"must be null with dataset {cfg.dataset} (a file of your own goes with dataset ECG5000, its default)")
     need(0.0 <= cfg.val_anomaly_fraction < 1.0, "val_anomaly_fraction", "must be in [0, 1)")
     need(1 <= cfg.embedding_dim <= 1024, "embedding_dim", "must be in 1..1024")
-    need(1 <= cfg.downsample <= 8, "downsample", "must be in 1..8 (1: the LSTMs walk every sample)")
+    need(cfg.downsample is None or 1 <= cfg.downsample <= 64, "downsample",
+         "must be in 1..64 or null (1: the LSTMs walk every sample; null: at most 70 steps)")
     need(cfg.lstm_init in LSTM_INITS, "lstm_init", f"must be one of {', '.join(LSTM_INITS)}")
     need(1 <= cfg.members <= 16, "members", "must be in 1..16")
-    need(0 <= cfg.epochs <= 1000, "epochs", "must be in 0..1000 (0 only with a checkpoint)")
+    need(0 <= cfg.epochs <= MAX_EPOCHS, "epochs", f"must be in 0..{MAX_EPOCHS} (0 only with a checkpoint)")
+    need(0 <= cfg.min_steps <= 100_000, "min_steps", "must be in 0..100000 (0: just the epochs)")
+    need(1 <= cfg.distance_k <= 100, "distance_k", "must be in 1..100")
+    need(0.0 <= cfg.distance_weight <= 100.0, "distance_weight", "must be in [0, 100] (0: the autoencoder alone)")
     need(cfg.epochs > 0 or cfg.checkpoint is not None, "epochs", "must be > 0 unless a checkpoint is given")
     need(1 <= cfg.batch_size <= 4096, "batch_size", "must be in 1..4096")
     need(0.0 < cfg.lr <= 1.0, "lr", "must be in (0, 1]")

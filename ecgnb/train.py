@@ -293,7 +293,7 @@ def load_checkpoint(path: str | Path, cfg: Config | None = None, fingerprint: st
                             "delete it and train again") from None
     if cfg is not None:
         diff = [f"{k}={saved.get(k)!r} (run has {getattr(cfg, k)!r})"
-                for k in MUST_MATCH if saved.get(k) != getattr(cfg, k)]
+                for k in MUST_MATCH if getattr(cfg, k) is not None and saved.get(k) != getattr(cfg, k)]
         if diff:
             raise TrainingError(f"{path}: checkpoint was trained with other parameters: {', '.join(diff)}; "
                                 "use matching parameters or train a new model")

@@ -1,0 +1,210 @@
+"""The detector: an LSTM autoencoder ensemble and the distance to the nearest training beats, one score.
+
+Conventions of scikit-learn and PyOD::
+
+    det = Detector(**params)          # the keys of a params file; the defaults when none
+    det.fit(normal_beats)             # (n, T) or (n, T, F): normal beats only
+    det.decision_function(beats)      # higher = more abnormal
+    det.predict(beats)                # 1 = abnormal (score above ``threshold_``)
+    det.save("detector.pt"); Detector.load("detector.pt" or a run folder)
+
+The score adds two kinds of evidence, each divided by its typical value on the training beats
+(their median), so neither drowns the other whatever the data's scale:
+
+- **shape**: how badly the autoencoder rebuilds the beat (``ecgnb.score``: the L1 sum of the
+  low-passed residual, the members' mean);
+- **distance**: the Euclidean distance to the ``distance_k`` nearest training beats (for the
+  training beats themselves, leave-one-out: the distance an unseen normal beat would get).
+
+``distance_weight: 0`` leaves the autoencoder alone. The detector sizes itself to the data
+(:func:`sized`): the LSTMs walk at most :data:`MAX_LSTM_STEPS` steps, a batch is never larger than
+the training set, and each member takes at least ``min_steps`` optimizer steps, so a class of ten
+beats trains as long as ECG5000's thousands.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.neighbors import NearestNeighbors
+
+from ecgnb import config, score, train
+from ecgnb.config import Config
+from ecgnb.errors import EcgnbError
+from ecgnb.model import Ensemble, as_sequences
+
+MAX_LSTM_STEPS = 70  # ``downsample: null`` averages longer beats down to at most this many LSTM steps
+COLUMNS = ("shape", "distance", "score")  # what :meth:`Detector.score_parts` returns
+
+
+class NotFittedError(EcgnbError):
+    """The detector is used before :meth:`Detector.fit`."""
+
+
+def sized(cfg: Config, n: int, seq_len: int) -> Config:
+    """``cfg`` with the sizes this data needs: ``downsample`` (null: ⌈T / 70⌉), a batch of at most ``n`` beats,
+    and enough epochs for ``min_steps`` optimizer steps per member (never fewer than ``epochs``)."""
+    downsample = cfg.downsample or max(1, math.ceil(seq_len / MAX_LSTM_STEPS))
+    batch = min(cfg.batch_size, n)
+    steps_per_epoch = -(-n // batch)
+    epochs = min(config.MAX_EPOCHS, max(cfg.epochs, -(-cfg.min_steps // steps_per_epoch)))
+    return cfg.replace(downsample=downsample, batch_size=batch, epochs=epochs)
+
+
+class Detector:
+    """An autoencoder ensemble with a k-NN distance: ``fit`` on normal beats, then score any beats."""
+
+    def __init__(self, cfg: Config | None = None, **parameters: Any) -> None:
+        self.cfg = (cfg.replace(**parameters) if parameters else cfg) if cfg is not None else \
+            config.from_mapping(parameters)
+        self.config_: Config | None = None  # the sizes the data decided (``sized``)
+        self.model_: Ensemble | None = None
+        self.history_: pd.DataFrame | None = None
+        self.reference_: np.ndarray | None = None  # the training beats, (n, T × F): the distance's neighbours
+        self.scales_: dict[str, float] = {}
+        self.threshold_: float | None = None
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.cfg.to_dict().items() if v != getattr(Config(), k)}
+        return f"Detector({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    # ------------------------------------------------------------ fitting
+
+    def fit(self, X: np.ndarray, y: Any = None, *, val: np.ndarray | None = None,
+            val_anomalies: np.ndarray | None = None, progress: bool = False) -> "Detector":
+        """Train the autoencoders on the normal beats ``X``, then :meth:`calibrate` on them.
+
+        ``val`` (normal beats) and ``val_anomalies`` only fill the training history (validation L1
+        and ROC-AUC per epoch); without ``val`` the history reads up to 256 training beats.
+        """
+        X = _beats(X)
+        cfg = sized(self.cfg, len(X), X.shape[1])
+        model = train.build_model(cfg, X.shape[1], X.shape[2])
+        history = train.fit(model, X, X[:256] if val is None else val, cfg, val_anomalies=val_anomalies,
+                            progress=progress)
+        return self.calibrate(model, history, X, cfg)
+
+    def calibrate(self, model: Ensemble, history: pd.DataFrame, X: np.ndarray, cfg: Config | None = None,
+                  ) -> "Detector":
+        """Take a trained ``model`` and its training beats ``X``: the distance's neighbours, both
+        components' typical values and the threshold (``threshold_percentile`` of the training scores)."""
+        X = _beats(X)
+        self.config_ = cfg or sized(self.cfg, len(X), X.shape[1])
+        self.model_, self.history_ = model, history
+        self.reference_ = X.reshape(len(X), -1).astype(np.float32)
+        self.scales_ = {}
+        shape = self._shape(X)
+        self.scales_["shape"] = _typical(shape)
+        distance = self._distance(X, leave_one_out=True)
+        if len(X) < 2:  # nothing to leave one out: the scale of the autoencoder's own residual
+            recon = score.score(model, X, 0.0).reconstruction.reshape(X.shape)
+            distance = np.linalg.norm((X - recon).reshape(len(X), -1), axis=1)
+        self.scales_["distance"] = _typical(distance)
+        train_scores = self._combine(shape, distance)
+        self.threshold_ = float(np.percentile(train_scores, self.config_.threshold_percentile))
+        return self
+
+    # ------------------------------------------------------------ scoring
+
+    def score_parts(self, X: np.ndarray) -> pd.DataFrame:
+        """One row per beat: ``shape`` (autoencoder), ``distance`` (k-NN), both divided by their typical
+        training value, and ``score`` = shape + distance_weight × distance."""
+        X = self._checked(X)
+        shape = self._shape(X)
+        distance = self._distance(X)
+        return pd.DataFrame({"shape": shape / self.scales_["shape"], "distance": distance / self.scales_["distance"],
+                             "score": self._combine(shape, distance)})
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """The anomaly score of each beat (higher = more abnormal)."""
+        return self.score_parts(X)["score"].to_numpy()
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """1 for each beat scored above ``threshold_``, else 0."""
+        return (self.decision_function(X) > self.threshold_).astype(int)
+
+    def reconstruct(self, X: np.ndarray) -> np.ndarray:
+        """The members' mean reconstruction, shaped like ``X``'s beats."""
+        X = self._checked(X)
+        return score.score(self.model_, X, 0.0).reconstruction
+
+    def embed(self, X: np.ndarray) -> np.ndarray:
+        """The code each beat is squeezed into (the members' side by side)."""
+        return score.embed(self.model_, self._checked(X))
+
+    def _shape(self, X: np.ndarray) -> np.ndarray:
+        return score.score(self.model_, X, self.config_.score_sigma).anomaly_score.astype(np.float64)
+
+    def _distance(self, X: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
+        reference = self.reference_
+        skip = int(leave_one_out)
+        k = min(self.config_.distance_k, len(reference) - skip)
+        if k < 1:
+            return np.zeros(len(X))
+        distances, _ = NearestNeighbors(n_neighbors=k + skip).fit(reference).kneighbors(X.reshape(len(X), -1))
+        return distances[:, skip:].mean(axis=1)
+
+    def _combine(self, shape: np.ndarray, distance: np.ndarray) -> np.ndarray:
+        return shape / self.scales_["shape"] + self.config_.distance_weight * distance / self.scales_["distance"]
+
+    def _checked(self, X: np.ndarray) -> np.ndarray:
+        if self.model_ is None:
+            raise NotFittedError("the detector is not fitted; call fit(normal_beats) or Detector.load(path) first")
+        return as_sequences(X, self.model_.members[0]).cpu().numpy()
+
+    # ------------------------------------------------------------ files
+
+    def save(self, path: str | Path, fingerprint: str = "", extra: dict[str, Any] | None = None) -> None:
+        """One file (written whole): the weights, the sized parameters, the history, the neighbours, the
+        scales and the threshold; ``fingerprint`` names the data it was trained on."""
+        if self.model_ is None:
+            raise NotFittedError("the detector is not fitted; nothing to save")
+        state = {"reference": torch.from_numpy(self.reference_), "scales": dict(self.scales_),
+                 "threshold": self.threshold_, "parameters": self.cfg.to_dict()}
+        train.save_checkpoint(path, self.model_, self.config_, self.history_, fingerprint,
+                              extra={"detector": state, **(extra or {})})
+
+    @classmethod
+    def load(cls, path: str | Path, fingerprint: str | None = None) -> "Detector":
+        """A saved detector: a file from :meth:`save`, or a run folder (its ``model.pt``, with the
+        threshold 03_threshold chose when the run has one)."""
+        from ecgnb import runs  # the run-folder layout; not needed for a plain file
+
+        path = Path(path)
+        run_dir = path if path.is_dir() else None
+        model, ckpt = train.load_checkpoint(runs.path(path, runs.CHECKPOINT) if run_dir else path,
+                                            fingerprint=fingerprint)
+        state = ckpt.get("detector")
+        if state is None:
+            raise EcgnbError(f"{path}: holds an autoencoder but no detector (written by an older ecgnb); "
+                             "train it again")
+        det = cls(config.from_mapping(state["parameters"]))
+        det.config_ = config.from_mapping(ckpt["config"])
+        det.model_, det.history_ = model, train.history_frame(ckpt)
+        det.reference_ = state["reference"].numpy()
+        det.scales_, det.threshold_ = dict(state["scales"]), state["threshold"]
+        if run_dir is not None and runs.path(run_dir, runs.THRESHOLD).is_file():
+            from ecgnb.threshold import Threshold
+
+            det.threshold_ = Threshold.load(runs.path(run_dir, runs.THRESHOLD)).value
+        return det
+
+
+def _beats(X: np.ndarray) -> np.ndarray:
+    """(n, T) or (n, T, F) → float32 (n, T, F); anything else is an error naming the shape."""
+    X = np.asarray(X, dtype=np.float32)
+    X = X[..., None] if X.ndim == 2 else X
+    if X.ndim != 3 or len(X) == 0:
+        raise EcgnbError(f"beats must be an array (n, T) or (n, T, F) with n >= 1, got shape {X.shape}")
+    return X
+
+
+def _typical(values: np.ndarray) -> float:
+    """The median of ``values``, or 1 where that is 0 or not finite (a component that never varies)."""
+    m = float(np.median(values)) if len(values) else 0.0
+    return m if np.isfinite(m) and m > 0 else 1.0
