@@ -8,15 +8,16 @@ Conventions of scikit-learn and PyOD::
     det.predict(beats)                # 1 = abnormal (score above ``threshold_``)
     det.save("detector.pt"); Detector.load("detector.pt" or a run folder)
 
-The score adds two kinds of evidence, each divided by its typical value on the training beats
-(their median), so neither drowns the other whatever the data's scale:
+The score adds two kinds of evidence, in the autoencoder's units:
 
 - **shape**: how badly the autoencoder rebuilds the beat (``ecgnb.score``: the L1 sum of the
   low-passed residual, the members' mean);
 - **distance**: the Euclidean distance to the ``distance_k`` nearest training beats (for the
-  training beats themselves, leave-one-out: the distance an unseen normal beat would get).
+  training beats themselves, leave-one-out: the distance an unseen normal beat would get),
+  rescaled so that its typical value on the training beats (the median) equals the shape's:
+  neither drowns the other, whatever the data's scale.
 
-``distance_weight: 0`` leaves the autoencoder alone. The detector sizes itself to the data
+score = shape + ``distance_weight`` × distance; ``distance_weight: 0`` is the autoencoder alone. The detector sizes itself to the data
 (:func:`sized`): the LSTMs walk at most :data:`MAX_LSTM_STEPS` steps, a batch is never larger than
 the training set, and each member takes at least ``min_steps`` optimizer steps, so a class of ten
 beats trains as long as ECG5000's thousands.
@@ -105,20 +106,19 @@ class Detector:
             recon = score.score(model, X, 0.0).reconstruction.reshape(X.shape)
             distance = np.linalg.norm((X - recon).reshape(len(X), -1), axis=1)
         self.scales_["distance"] = _typical(distance)
-        train_scores = self._combine(shape, distance)
+        train_scores = shape + self.config_.distance_weight * distance * self._unit()
         self.threshold_ = float(np.percentile(train_scores, self.config_.threshold_percentile))
         return self
 
     # ------------------------------------------------------------ scoring
 
     def score_parts(self, X: np.ndarray) -> pd.DataFrame:
-        """One row per beat: ``shape`` (autoencoder), ``distance`` (k-NN), both divided by their typical
-        training value, and ``score`` = shape + distance_weight × distance."""
+        """One row per beat: ``shape`` (the autoencoder's score), ``distance`` (k-NN, in the shape's units)
+        and ``score`` = shape + distance_weight × distance."""
         X = self._checked(X)
-        shape = self._shape(X)
-        distance = self._distance(X)
-        return pd.DataFrame({"shape": shape / self.scales_["shape"], "distance": distance / self.scales_["distance"],
-                             "score": self._combine(shape, distance)})
+        shape, distance = self._shape(X), self._distance(X) * self._unit()
+        return pd.DataFrame({"shape": shape, "distance": distance,
+                             "score": shape + self.config_.distance_weight * distance})
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """The anomaly score of each beat (higher = more abnormal)."""
@@ -149,8 +149,9 @@ class Detector:
         distances, _ = NearestNeighbors(n_neighbors=k + skip).fit(reference).kneighbors(X.reshape(len(X), -1))
         return distances[:, skip:].mean(axis=1)
 
-    def _combine(self, shape: np.ndarray, distance: np.ndarray) -> np.ndarray:
-        return shape / self.scales_["shape"] + self.config_.distance_weight * distance / self.scales_["distance"]
+    def _unit(self) -> float:
+        """Shape units per distance unit: the two components' typical training values in ratio."""
+        return self.scales_["shape"] / self.scales_["distance"]
 
     def _checked(self, X: np.ndarray) -> np.ndarray:
         if self.model_ is None:
