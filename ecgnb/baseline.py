@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import numpy as np
+import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
 from ecgnb import metrics, threshold
@@ -64,3 +65,29 @@ def evaluate(cfg: Config, split: Split, k: int = K, names: Mapping[int, str] = A
             "held_out": metrics.evaluate(test_normal, anomaly[~split.val_anomaly_mask], split.test_anomaly_targets,
                                          chosen.value, names),
             **(check if tutorial else {}), "test_normal_flagged": (test_normal > chosen.value).tolist()}
+
+
+NOT_PARTS = ("set", "target", "label", "l1_sum", "anomaly_score", "tutorial")  # losses.csv's other columns
+SHOWN = ("roc_auc", "pr_auc", "balanced_accuracy", "recall", "specificity")
+
+
+def side_by_side(cfg: Config, losses: pd.DataFrame, knn: Mapping[str, Any],
+                 names: Mapping[int, str] = ABNORMAL_NAMES) -> pd.DataFrame:
+    """The test metrics of each part of the detector's score (``losses.csv``'s ``shape``, ``distance``, ``score``
+    ...), each thresholded by the run's rule on its own training and validation scores, beside ``knn``
+    (:func:`evaluate`); one column each, the false alarms (test normals flagged) in the last row."""
+    of = {part: _held_out(cfg, losses, part, names) for part in losses.columns if part not in NOT_PARTS}
+    of[knn["method"]] = knn["held_out"]
+    table = pd.DataFrame({name: [m[key] for key in SHOWN] for name, m in of.items()}, index=list(SHOWN))
+    table.loc["false alarms"] = [m["confusion"]["fp"] for m in of.values()]
+    return table
+
+
+def _held_out(cfg: Config, losses: pd.DataFrame, column: str, names: Mapping[int, str]) -> dict[str, Any]:
+    scores = {name: part[column].to_numpy() for name, part in losses.groupby("set")}
+    empty = np.zeros(0)
+    val_anomaly = scores.get("val_anomaly", empty)
+    is_anomaly = np.r_[np.zeros(len(scores["val"]), bool), np.ones(len(val_anomaly), bool)]
+    chosen = threshold.choose(rule_for(cfg), scores["train"], np.r_[scores["val"], val_anomaly], is_anomaly)
+    targets = losses.loc[losses["set"] == "test_anomaly", "target"].to_numpy()
+    return metrics.evaluate(scores["test"], scores["test_anomaly"], targets, chosen.value, names)

@@ -151,14 +151,17 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from ecgnb import detect
+    from ecgnb.threshold import Threshold
 
     out = Path(args.out) if args.out else None
     detect.check_out(out, args.force)  # before any work
-    detector = detect.load(find_run(args.run, reports_root(args.reports, runs.repo_root())))
-    table = detector.flag(Path(args.file))
+    run_dir = find_run(args.run, reports_root(args.reports, runs.repo_root()))
+    detector = detect.load(run_dir)
+    table = detect.flag(detector, Path(args.file), run_dir.name)
     detect.write_csv(table, out, args.force, sys.stdout)
+    rule = Threshold.load(runs.path(run_dir, runs.THRESHOLD)).rule
     say(f"{int(table['flagged'].sum())} of {len(table)} beats flagged (anomaly score above "
-        f"{detector.threshold.value:.4g}, rule {detector.threshold.rule}){f'; table: {args.out}' if args.out else ''}")
+        f"{detector.threshold_:.4g}, rule {rule}){f'; table: {args.out}' if args.out else ''}")
     return 0
 
 

@@ -112,11 +112,12 @@ class Detector:
 
     # ------------------------------------------------------------ scoring
 
-    def score_parts(self, X: np.ndarray) -> pd.DataFrame:
+    def score_parts(self, X: np.ndarray, leave_one_out: bool = False) -> pd.DataFrame:
         """One row per beat: ``shape`` (the autoencoder's score), ``distance`` (k-NN, in the shape's units)
-        and ``score`` = shape + distance_weight × distance."""
+        and ``score`` = shape + distance_weight × distance. ``leave_one_out``: ``X`` are the training beats,
+        each scored without itself among its neighbours (as an unseen normal beat would be)."""
         X = self._checked(X)
-        shape, distance = self._shape(X), self._distance(X) * self._unit()
+        shape, distance = self._shape(X), self._distance(X, leave_one_out) * self._unit()
         return pd.DataFrame({"shape": shape, "distance": distance,
                              "score": shape + self.config_.distance_weight * distance})
 

@@ -117,6 +117,26 @@ class Ensemble(nn.Module):
         return torch.cat([m.encode(x) for m in self.members], dim=1)
 
 
+def layer_shapes(model: RecurrentAutoencoder, x: torch.Tensor) -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
+    """Run ``x`` (B, T, F) through ``model`` and record each layer's input and output shape, in order."""
+    seen: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
+
+    def record(name: str):
+        def hook(_module: nn.Module, inputs: tuple, output: torch.Tensor | tuple) -> None:
+            out = output[0] if isinstance(output, tuple) else output  # an LSTM returns (outputs, (h_n, c_n))
+            seen.append((name, tuple(inputs[0].shape), tuple(out.shape)))
+        return hook
+
+    handles = [layer.register_forward_hook(record(name)) for name, layer in model.named_children()]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (buffers such as the scaling are not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

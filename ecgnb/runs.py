@@ -70,8 +70,10 @@ def open_run(run_dir: str | Path, params_file: str | Path | None = None,
              overrides: Mapping[str, Any] | None = None) -> Config:
     """Start or reopen a run: the config from ``params_file`` + ``overrides``, saved in the folder.
 
-    A folder that already has parameters keeps them; asking for other values there is an
-    error (start a new run folder instead), so a folder never mixes two configurations.
+    A folder that already has parameters keeps them when nothing else is asked. Asked for other
+    values (a learner edited the parameters cell), the run starts over: the files the notebooks wrote
+    with the old values are removed, the new values saved, and a note says what changed, so a folder
+    never mixes two configurations.
     """
     run_dir = Path(run_dir)
     saved = run_dir / PARAMS
@@ -79,15 +81,28 @@ def open_run(run_dir: str | Path, params_file: str | Path | None = None,
     if saved.is_file():
         existing = config.load([saved])
         asks_other = bool(overrides) or (params_file and Path(params_file).resolve() != saved.resolve())
-        if asks_other and existing != wanted:
-            diff = [f"{k}: {v!r} → {wanted.to_dict()[k]!r}" for k, v in existing.to_dict().items()
-                    if wanted.to_dict()[k] != v]
-            raise EcgnbError(f"{saved}: this run folder already holds other parameters ({'; '.join(diff)}); "
-                             "use a new run folder or delete this one")
-        return existing
+        if not asks_other or existing == wanted:
+            return existing
+        diff = [f"{k}: {v!r} → {wanted.to_dict()[k]!r}" for k, v in existing.to_dict().items()
+                if wanted.to_dict()[k] != v]
+        removed = start_over(run_dir)
+        print(f"new parameters ({'; '.join(diff)}): this run starts over; removed what the old ones produced "
+              f"({', '.join(removed) or 'nothing yet'})")
     (run_dir / FIGURES).mkdir(parents=True, exist_ok=True)
     write_text_atomic(saved, config.to_yaml(wanted))
     return wanted
+
+
+DERIVED = (DATA_INFO, SPLIT, CHECKPOINT, HISTORY, LOSSES, THRESHOLD, METRICS, PROGRESS)  # what a run's notebooks write
+
+
+def start_over(run_dir: Path) -> list[str]:
+    """Remove the files a run's notebooks wrote (figures included; notebooks and params.yaml stay); their names."""
+    gone = [p for p in (run_dir / name for name in DERIVED) if p.is_file()]
+    gone += sorted((run_dir / FIGURES).glob("*.png"))
+    for p in gone:
+        p.unlink()
+    return [p.relative_to(run_dir).as_posix() for p in gone]
 
 
 def load_config(run_dir: str | Path) -> Config:

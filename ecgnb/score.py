@@ -10,14 +10,11 @@ counts in full, sample-to-sample noise mostly cancels. ``sigma=0`` is the tutori
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Mapping
 
 import numpy as np
-import pandas as pd
 import torch
 from scipy.ndimage import gaussian_filter1d
 
-from ecgnb.data import LABEL_NAMES, Split
 from ecgnb.model import Ensemble, RecurrentAutoencoder, as_sequences
 
 
@@ -67,28 +64,3 @@ def embed(model: RecurrentAutoencoder | Ensemble, x: np.ndarray, batch_size: int
     """The code (N, E) the encoder gives each sequence (an ensemble's: its members' side by side)."""
     model.eval()
     return torch.cat([model.encode(xb) for xb in as_sequences(x, model).split(batch_size)]).cpu().numpy()
-
-
-def loss_table(model: RecurrentAutoencoder | Ensemble, split: Split, sigma: float = 0.0,
-               names: Mapping[int, str] = LABEL_NAMES, normal_label: int = 1,
-               ) -> pd.DataFrame:
-    """One row per heartbeat of every set: set, target, label, l1_sum, l1_mean, anomaly_score, tutorial.
-
-    Sets: train, val, test (normals, target ``normal_label``), val_anomaly, test_anomaly; ``names``
-    maps targets to labels. ``tutorial`` marks the first ``len(test)`` anomalies (ECG5000: the
-    tutorial's 145 test anomalies; always in test_anomaly).
-    """
-    parts = {"train": (split.train, normal_label), "val": (split.val, normal_label), "test": (split.test, normal_label),
-             "val_anomaly": (split.val_anomalies, split.val_anomaly_targets),
-             "test_anomaly": (split.test_anomalies, split.test_anomaly_targets)}
-    frames = []
-    for name, (beats, target) in parts.items():
-        s = score(model, beats, sigma)
-        frames.append(pd.DataFrame({"set": name, "target": target, "l1_sum": s.l1_sum, "l1_mean": s.l1_mean,
-                                    "anomaly_score": s.anomaly_score}))
-    table = pd.concat(frames, ignore_index=True)
-    table.insert(2, "label", [names[t] for t in table["target"]])
-    test_anomaly_rank = np.flatnonzero(~split.val_anomaly_mask)  # positions in the shuffled anomaly order
-    table["tutorial"] = False
-    table.loc[table["set"] == "test_anomaly", "tutorial"] = test_anomaly_rank < len(split.test)
-    return table

@@ -8,6 +8,7 @@ so a val loss here reads like a val loss in the tutorial's log.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import random
@@ -180,6 +181,21 @@ class _Stopped(Exception):
     """Another member failed or training was interrupted."""
 
 
+def step(model: RecurrentAutoencoder, xb: torch.Tensor, optimizer: torch.optim.Optimizer, cfg: Config,
+         autocast: contextlib.AbstractContextManager = contextlib.nullcontext()) -> torch.Tensor:
+    """One optimizer step on a batch ``xb`` (B, T, F) of normal beats; returns the batch's loss (before the step)."""
+    with autocast:
+        pred = model(xb)  # the reconstruction, (B, T, F)
+    loss = sequence_loss(pred, xb, cfg.loss)  # one number: the mean over the batch of each beat's summed error
+    if torch.isfinite(loss):  # a non-finite loss changes nothing; the caller stops
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # the gradient of the loss for every weight
+        if cfg.grad_clip > 0:  # a rare huge gradient is scaled down to length grad_clip
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()  # Adam moves every weight a little against its gradient
+    return loss
+
+
 def _fit_member(model: RecurrentAutoencoder, k: int, name: str, seed: int, x_train: torch.Tensor, x_val: torch.Tensor,
                 x_anom: torch.Tensor | None, cfg: Config, device: torch.device,
                 report: Callable[[dict[str, Any]], bool], reporter: Reporter,
@@ -204,18 +220,10 @@ def _fit_member(model: RecurrentAutoencoder, k: int, name: str, seed: int, x_tra
         for batch, idx in enumerate(order.split(cfg.batch_size), start=1):
             if stop.is_set():
                 raise _Stopped
-            xb = x_train[idx]
-            with autocast:
-                pred = model(xb)
-            loss = sequence_loss(pred, xb, cfg.loss)
+            loss = step(model, x_train[idx], optimizer, cfg, autocast)
             if not torch.isfinite(loss):
                 raise TrainingError(f"{name}epoch {epoch}, batch {batch}: training loss is {loss.item()} "
                                     "(NaN/inf in the data or a diverging run); check the inputs or lower lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
             if scheduler is not None:
                 scheduler.step()
             total += loss.item() * len(idx)

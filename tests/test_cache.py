@@ -6,11 +6,13 @@ import dataclasses
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from ecgnb import cache, data, train
 from ecgnb.config import Config
+from ecgnb.detector import Detector
 
 SEQ = 24
 
@@ -26,15 +28,16 @@ def tiny_split() -> data.Split:
                       anomaly_targets=np.full(10, 2), val_anomaly_mask=np.arange(10) < 5)
 
 
-CFG = Config(embedding_dim=4, members=1, epochs=2, batch_size=8, lr=0.01, select_by="val_l1")
+CFG = Config(embedding_dim=4, members=1, epochs=2, min_steps=0, batch_size=8, lr=0.01, select_by="val_l1")
 
 # another valid value for every parameter that can change the trained weights
 OTHER = {"seed": 7, "train_seed": 3, "device": "cpu", "val_anomaly_fraction": 0.3, "embedding_dim": 8,
          "lstm_init": "pytorch", "members": 3, "epochs": 3, "batch_size": 4, "lr": 0.02, "lr_schedule": "constant",
          "grad_clip": 1.0, "bf16": True, "patience": 2, "select_by": "last", "loss": "mse", "normalize": True,
-         "checkpoint": "other.pt", "score_sigma": 1.0, "downsample": 1, "dataset": "ECG200", "normal_label": 2}
+         "checkpoint": "other.pt", "score_sigma": 1.0, "downsample": 2, "dataset": "ECG200", "normal_label": 2,
+         "min_steps": 40}
 AFTER = {"data_path": "/elsewhere/ECG5000.zip", "threshold_rule": "val_best_f1", "threshold_value": 30.0,
-         "threshold_percentile": 95.0, "target_recall": 0.9}
+         "threshold_percentile": 95.0, "target_recall": 0.9, "distance_k": 5, "distance_weight": 0.0}
 
 
 def test_every_parameter_is_either_a_key_part_or_acts_after_training():
@@ -96,9 +99,13 @@ def test_another_thread_count_changes_the_key():
         torch.set_num_threads(threads)
 
 
-def fit_or_reuse(log: list[str]):
-    model = train.build_model(CFG, seq_len=SEQ)
-    return cache.fit_or_reuse(model, tiny_split(), CFG, "fp", log=log.append)
+def fit_or_reuse(log: list[str], cfg: Config = CFG) -> Detector:
+    return cache.fit_or_reuse(Detector(cfg), tiny_split(), "fp", log=log.append)
+
+
+def test_the_key_is_that_of_the_sized_parameters():
+    """``downsample: null`` sizes itself to the beats (24 samples: every sample), so it keys as 1 does."""
+    assert cache.key(CFG.replace(downsample=None), tiny_split()) == cache.key(CFG.replace(downsample=1), tiny_split())
 
 
 def test_off_unless_the_environment_names_a_folder(monkeypatch, tmp_path):
@@ -111,14 +118,28 @@ def test_off_unless_the_environment_names_a_folder(monkeypatch, tmp_path):
 def test_the_second_identical_training_is_served_from_the_cache(monkeypatch, tmp_path):
     monkeypatch.setenv(data.MODEL_CACHE_ENV, str(tmp_path))
     log: list[str] = []
-    first, history = fit_or_reuse(log)
+    first = fit_or_reuse(log)
     assert log[-1].startswith("cache: stored") and len(list(tmp_path.glob("*.pt"))) == 1
     monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained although the cache holds the model"))
-    again, history_again = fit_or_reuse(log)
+    again = fit_or_reuse(log)
     assert log[-1].startswith("cache: reused")
-    for (name, w), w_again in zip(first.state_dict().items(), again.state_dict().values()):
+    for (name, w), w_again in zip(first.model_.state_dict().items(), again.model_.state_dict().values()):
         assert torch.equal(w, w_again), name
-    assert history_again.drop(columns="seconds").equals(history.drop(columns="seconds"))
+    assert again.history_.drop(columns="seconds").equals(first.history_.drop(columns="seconds"))
+    assert again.config_ == first.config_ and again.threshold_ == first.threshold_
+    beats = tiny_split().test
+    pd.testing.assert_frame_equal(again.score_parts(beats), first.score_parts(beats))
+
+
+def test_a_parameter_after_training_reuses_the_model_and_calibrates_again(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.MODEL_CACHE_ENV, str(tmp_path))
+    log: list[str] = []
+    first = fit_or_reuse(log)
+    alone = fit_or_reuse(log, CFG.replace(distance_weight=0.0))
+    assert log[-1].startswith("cache: reused")
+    parts = alone.score_parts(tiny_split().test)
+    np.testing.assert_array_equal(parts["score"], parts["shape"])
+    assert alone.threshold_ != first.threshold_
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "other key"])
@@ -134,8 +155,7 @@ def test_a_damaged_entry_is_deleted_and_the_model_trained_again(monkeypatch, tmp
     else:  # a valid checkpoint of another training under this name
         other = tmp_path / "other"
         monkeypatch.setenv(data.MODEL_CACHE_ENV, str(other))
-        model = train.build_model(CFG.replace(train_seed=5), seq_len=SEQ)
-        cache.fit_or_reuse(model, tiny_split(), CFG.replace(train_seed=5), "fp", log=log.append)
+        fit_or_reuse(log, CFG.replace(train_seed=5))
         shutil.copy(next(other.glob("*.pt")), entry)
         monkeypatch.setenv(data.MODEL_CACHE_ENV, str(tmp_path))
     fit_or_reuse(log)

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgnb import cli, detect, runs, score, train
+from ecgnb import cli, detect, runs, train
 from ecgnb.config import Config
+from ecgnb.detector import Detector
 from ecgnb.threshold import Threshold
 from tests.run_folders import METRICS_04, make_run
 
@@ -31,11 +32,12 @@ def two_channel_beats(n_normal: int = 120, n_abnormal: int = 40, seed: int = 0) 
 
 def a_run(reports: Path, status: str = "complete") -> Path:
     """A run folder as a complete `ecgnb run` leaves it for scoring: parameters, data.json, model.pt, threshold."""
-    cfg = Config(members=2, embedding_dim=2, epochs=1)
+    cfg = Config(members=2, embedding_dim=2, epochs=1, downsample=1)
     run_dir = make_run(reports, "r", status, cfg, metrics=METRICS_04)
     runs.write_json(run_dir / runs.DATA_INFO, {"fingerprint": "abc"})
-    train.save_checkpoint(run_dir / runs.CHECKPOINT, train.build_model(cfg, T, F), cfg,
-                          pd.DataFrame({"member": [0], "epoch": [1]}), fingerprint="abc")
+    det = Detector(cfg).calibrate(train.build_model(cfg, T, F), pd.DataFrame({"member": [0], "epoch": [1]}),
+                                  two_channel_beats(8, 0)[0])
+    det.save(run_dir / runs.CHECKPOINT, fingerprint="abc")
     Threshold(2.0, "train_percentile").save(run_dir / runs.THRESHOLD)
     return run_dir
 
@@ -44,8 +46,7 @@ def test_the_table_flags_the_scores_above_the_run_threshold(tmp_path, capsys):
     run_dir = a_run(tmp_path)
     x, y = two_channel_beats(6, 4)
     np.savez(tmp_path / "beats.npz", X=x, y=y)
-    model, _ = train.load_checkpoint(run_dir / runs.CHECKPOINT)
-    expected = score.score(model, x, Config().score_sigma).anomaly_score
+    expected = Detector.load(run_dir / runs.CHECKPOINT).decision_function(x)
     chosen = float(np.median(expected))
     Threshold(chosen, "fixed").save(run_dir / runs.THRESHOLD)
     assert cli.main(["score", "r", str(tmp_path / "beats.npz"), "--reports", str(tmp_path)]) == 0
@@ -101,6 +102,77 @@ def test_only_a_complete_run_with_its_own_model_scores(tmp_path, capsys):
     runs.write_json(other / runs.DATA_INFO, {"fingerprint": "def"})  # the model was trained on other data
     with pytest.raises(train.TrainingError, match="trained on other data"):
         detect.load(other)
+
+
+# ---------------------------------------------------------------- loss_table: every beat of a split (losses.csv)
+
+
+def tiny_split() -> Split:
+    """Beats that are constants times the alternating pattern: beat v scores L1 v * S."""
+    beats = lambda *values: np.array([v * ALTERNATING for v in values], np.float32)
+    return Split(train=beats(1, 2, 3), val=beats(4, 5), test=beats(6, 7), anomalies=beats(10, 11, 12, 13, 14),
+                 anomaly_targets=np.array([2, 3, 4, 5, 2]),
+                 val_anomaly_mask=np.array([False, False, True, False, True]))
+
+
+def a_detector(split: Split, **parameters) -> Detector:
+    """The constant model as a detector calibrated on the split's training beats."""
+    model = Ensemble([constant_model(np.zeros(S))])
+    cfg = Config(downsample=1, **parameters)
+    return Detector(cfg).calibrate(model, pd.DataFrame({"member": [0], "epoch": [1]}), split.train)
+
+
+def test_loss_table_has_one_row_per_beat_of_every_set():
+    split = tiny_split()
+    det = a_detector(split, score_sigma=2.0)
+    table = detect.loss_table(det, split)
+    assert list(table.columns) == ["set", "target", "label", "l1_sum", *COLUMNS, "anomaly_score", "tutorial"]
+    assert table.index.tolist() == list(range(12))
+    expected = pd.DataFrame({
+        "set": ["train"] * 3 + ["val"] * 2 + ["test"] * 2 + ["val_anomaly"] * 2 + ["test_anomaly"] * 3,
+        "target": [1] * 7 + [4, 2] + [2, 3, 5],
+        "label": ["Normal"] * 7 + ["SP", "R on T"] + ["R on T", "PVC", "UB"],
+        # the first len(test) = 2 anomalies in shuffled order are the tutorial's: both in test_anomaly
+        "tutorial": [False] * 9 + [True, True, False],
+    })
+    pd.testing.assert_frame_equal(table[expected.columns], expected, check_dtype=False)
+    np.testing.assert_allclose(table["l1_sum"], np.r_[1, 2, 3, 4, 5, 6, 7, 12, 14, 10, 11, 13] * S, rtol=1e-6)
+    np.testing.assert_array_equal(table["anomaly_score"], table["score"])
+    # every set but train is scored as any beats are; the training beats leave themselves out
+    others = table["set"] != "train"
+    beats = np.r_[split.val, split.test, split.val_anomalies, split.test_anomalies]
+    np.testing.assert_allclose(table.loc[others, "score"], det.decision_function(beats), rtol=1e-6)
+    loo = det.score_parts(split.train, leave_one_out=True)
+    np.testing.assert_allclose(table.loc[~others, "distance"], loo["distance"], rtol=1e-6)
+    assert (loo["distance"] > 0).all() and (det.score_parts(split.train)["distance"] == 0).all()
+    # sigma 2 is passed on: the alternating residual mostly cancels in the shape score, never in l1_sum
+    assert (table["shape"] < 0.1 * table["l1_sum"]).all()
+
+
+def test_loss_table_of_the_autoencoder_alone_at_sigma_0_is_the_tutorials_l1_sum():
+    split = tiny_split()
+    table = detect.loss_table(a_detector(split, score_sigma=0.0, distance_weight=0.0), split)
+    np.testing.assert_allclose(table["anomaly_score"], table["l1_sum"], rtol=1e-6)
+
+
+def test_loss_table_marks_only_the_first_anomalies_as_the_tutorials():
+    split = tiny_split()
+    mask = np.array([False, False, False, False, True])  # the tutorial's two and two more in test_anomaly
+    split = Split(split.train, split.val, split.test, split.anomalies, split.anomaly_targets, mask)
+    table = detect.loss_table(a_detector(split), split)
+    test_anomaly = table[table["set"] == "test_anomaly"]
+    np.testing.assert_allclose(test_anomaly["l1_sum"], np.r_[10, 11, 12, 13] * S, rtol=1e-6)
+    assert test_anomaly["tutorial"].tolist() == [True, True, False, False]
+    assert table["tutorial"].sum() == 2 and table["tutorial"].dtype == bool
+
+
+def test_loss_table_without_validation_anomalies():
+    # val_anomaly_fraction 0 (allowed with the fixed and train_percentile rules) holds out no anomaly
+    split = tiny_split()
+    split = Split(split.train, split.val, split.test, split.anomalies, split.anomaly_targets, np.zeros(5, bool))
+    table = detect.loss_table(a_detector(split, score_sigma=2.0), split)
+    assert table["set"].value_counts().to_dict() == {"train": 3, "val": 2, "test": 2, "test_anomaly": 5}
+    assert table["tutorial"].tolist() == [False] * 7 + [True, True, False, False, False]
 
 
 # ---------------------------------------------------------------- end to end: a report, then its detector

@@ -3,7 +3,9 @@
 import torch
 
 from benchmarks import tutorial
-from ecgnb.model import RecurrentAutoencoder, count_parameters
+from ecgnb import train
+from ecgnb.config import Config
+from ecgnb.model import RecurrentAutoencoder, count_parameters, layer_shapes
 
 
 def _tutorial_state_as_ours(ref: tutorial.RecurrentAutoencoder) -> dict:
@@ -105,3 +107,21 @@ def test_downsampling_averages_windows_and_interpolates_between_their_centres():
     assert seen[0].flatten().tolist() == [2.0, 6.0, 10.0]  # the mean of each pair
     assert flat.flatten().tolist() == [4.0] * 6  # a constant stays constant through the interpolation
     assert count_parameters(model) == count_parameters(RecurrentAutoencoder(6, 1, 2))  # same weights, fewer steps
+
+
+def test_layer_shapes_follow_a_batch_through_every_layer():
+    model = RecurrentAutoencoder(seq_len=10, n_features=1, embedding_dim=3, downsample=2)
+    shapes = layer_shapes(model, torch.zeros(4, 10, 1))
+    assert shapes == [("enc1", (4, 5, 1), (4, 5, 6)), ("enc2", (4, 5, 6), (4, 5, 3)), ("dec1", (4, 5, 3), (4, 5, 3)),
+                      ("dec2", (4, 5, 3), (4, 5, 6)), ("out", (4, 5, 6), (4, 5, 1))]
+    assert all(not layer._forward_hooks for layer in model.children())  # the hooks are gone again
+
+
+def test_one_training_step_lowers_the_loss_on_its_batch():
+    torch.manual_seed(0)
+    model = RecurrentAutoencoder(seq_len=10, n_features=1, embedding_dim=3)
+    x = torch.sin(torch.linspace(0, 6, 10)).reshape(1, 10, 1).repeat(4, 1, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    cfg = Config(downsample=1)
+    first = train.step(model, x, optimizer, cfg)
+    assert first.shape == () and train.step(model, x, optimizer, cfg) < first

@@ -31,17 +31,21 @@ def test_open_run_creates_params_and_reopens(tmp_path):
     assert runs.load_config(run_dir) == cfg
 
 
-def test_open_run_refuses_other_parameters(tmp_path):
+def test_open_run_with_other_parameters_starts_the_run_over(tmp_path, capsys):
     first, other = tmp_path / "a.yaml", tmp_path / "b.yaml"
     first.write_text("epochs: 3\n")
     other.write_text("epochs: 4\n")
     run_dir = tmp_path / "run"
     runs.open_run(run_dir, first)
-    with pytest.raises(EcgnbError, match=r"already holds other parameters \(epochs: 3 → 4\)"):
-        runs.open_run(run_dir, other)
-    with pytest.raises(EcgnbError, match="already holds other parameters"):
-        runs.open_run(run_dir, first, {"seed": 9})
-    assert runs.load_config(run_dir).epochs == 3
+    for name in (runs.SPLIT, runs.CHECKPOINT, runs.METRICS, f"{runs.FIGURES}/history.png", "01_explore.ipynb"):
+        (run_dir / name).write_text("x")
+    assert runs.open_run(run_dir, first) == runs.load_config(run_dir) and capsys.readouterr().out == ""
+    assert runs.open_run(run_dir, other).epochs == 4 == runs.load_config(run_dir).epochs
+    assert capsys.readouterr().out == ("new parameters (epochs: 3 → 4): this run starts over; removed what the old "
+                                       "ones produced (split.npz, model.pt, metrics.json, figures/history.png)\n")
+    assert sorted(p.name for p in run_dir.rglob("*") if p.is_file()) == ["01_explore.ipynb", runs.PARAMS]
+    assert runs.open_run(run_dir, first, {"seed": 9}).seed == 9
+    assert capsys.readouterr().out.endswith("this run starts over; removed what the old ones produced (nothing yet)\n")
 
 
 def test_load_config_missing_says_what_to_run(tmp_path):

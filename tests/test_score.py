@@ -1,4 +1,4 @@
-"""ecgnb.score on a model whose reconstruction is known: scores, the smoothed anomaly score and loss_table.
+"""ecgnb.score on a model whose reconstruction is known: scores and the smoothed anomaly score.
 
 A RecurrentAutoencoder whose output layer is zero returns its ``mean`` buffer for every input, so
 every residual, L1 sum and table row can be worked out by hand. Nothing here trains.
@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from ecgnb import score
-from ecgnb.data import Split
 from ecgnb.model import InputShapeError, RecurrentAutoencoder
 
 T = 24
@@ -124,54 +123,3 @@ def test_the_low_pass_is_a_gaussian_of_sigma_samples(sigma, low, high):
     # (a mirrored edge would give 1.0, a zero one 0.6)
     spike = np.r_[1.0, np.zeros(T - 1)][None, :, None]
     assert score.smoothed_l1(spike, 2.0)[0] == pytest.approx(1.38, abs=0.02)
-
-
-# ---------------------------------------------------------------- loss_table
-
-
-def tiny_split() -> Split:
-    """Beats that are constants times the alternating pattern: beat v scores L1 v * T."""
-    beats = lambda *values: np.array([v * ALTERNATING for v in values], np.float32)
-    return Split(train=beats(1, 2, 3), val=beats(4, 5), test=beats(6, 7), anomalies=beats(10, 11, 12, 13, 14),
-                 anomaly_targets=np.array([2, 3, 4, 5, 2]),
-                 val_anomaly_mask=np.array([False, False, True, False, True]))
-
-
-def test_loss_table_has_one_row_per_beat_of_every_set():
-    table = score.loss_table(constant_model(np.zeros(T)), tiny_split(), sigma=2.0)
-    assert list(table.columns) == ["set", "target", "label", "l1_sum", "l1_mean", "anomaly_score", "tutorial"]
-    assert table.index.tolist() == list(range(12))
-    expected = pd.DataFrame({
-        "set": ["train"] * 3 + ["val"] * 2 + ["test"] * 2 + ["val_anomaly"] * 2 + ["test_anomaly"] * 3,
-        "target": [1] * 7 + [4, 2] + [2, 3, 5],
-        "label": ["Normal"] * 7 + ["SP", "R on T"] + ["R on T", "PVC", "UB"],
-        "l1_mean": [1.0, 2, 3, 4, 5, 6, 7, 12, 14, 10, 11, 13],
-        # the first len(test) = 2 anomalies in shuffled order are the tutorial's: both in test_anomaly
-        "tutorial": [False] * 9 + [True, True, False],
-    })
-    pd.testing.assert_frame_equal(table[expected.columns], expected, check_dtype=False)
-    np.testing.assert_allclose(table["l1_sum"], expected["l1_mean"] * T, rtol=1e-6)
-    # sigma 2 is passed on: the alternating residual mostly cancels in the anomaly score
-    assert (table["anomaly_score"] < 0.1 * table["l1_sum"]).all()
-    unsmoothed = score.loss_table(constant_model(np.zeros(T)), tiny_split())
-    np.testing.assert_array_equal(unsmoothed["anomaly_score"], unsmoothed["l1_sum"])
-
-
-def test_loss_table_marks_only_the_first_anomalies_as_the_tutorials():
-    split = tiny_split()
-    mask = np.array([False, False, False, False, True])  # the tutorial's two and two more in test_anomaly
-    split = Split(split.train, split.val, split.test, split.anomalies, split.anomaly_targets, mask)
-    table = score.loss_table(constant_model(np.zeros(T)), split)
-    test_anomaly = table[table["set"] == "test_anomaly"]
-    assert test_anomaly["l1_mean"].tolist() == [10.0, 11.0, 12.0, 13.0]
-    assert test_anomaly["tutorial"].tolist() == [True, True, False, False]
-    assert table["tutorial"].sum() == 2 and table["tutorial"].dtype == bool
-
-
-def test_loss_table_without_validation_anomalies():
-    # val_anomaly_fraction 0 (allowed with the fixed and train_percentile rules) holds out no anomaly
-    split = tiny_split()
-    split = Split(split.train, split.val, split.test, split.anomalies, split.anomaly_targets, np.zeros(5, bool))
-    table = score.loss_table(constant_model(np.zeros(T)), split, sigma=2.0)
-    assert table["set"].value_counts().to_dict() == {"train": 3, "val": 2, "test": 2, "test_anomaly": 5}
-    assert table["tutorial"].tolist() == [False] * 7 + [True, True, False, False, False]
