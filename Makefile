@@ -33,10 +33,15 @@ $(BIN)/ecgnb: pyproject.toml
 
 setup: $(BIN)/ecgnb  ## create .venv and install the project
 
+# the benchmark's extra (aeon, for ROCKAD): only `make test` needs it (the one-class benchmark's quick tier)
+$(VENV)/.bench: $(BIN)/ecgnb
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[bench]'
+	touch $@
+
 report: setup  ## render reports/$(NAME)/ from $(PARAMS) (FORCE=1 replaces an existing run)
 	$(BIN)/ecgnb run -f $(PARAMS) --name $(NAME) $(if $(FORCE),--force)
 
-test: setup  ## unit tests, CLI smoke run, and nbval on the committed notebooks
+test: setup $(VENV)/.bench  ## unit tests, CLI smoke run, and nbval on the committed notebooks
 	$(BIN)/python -m pytest tests notebooks $(NBVAL) $(XDIST)
 
 test-fast: setup  ## the fast tier: every test not marked slow (no real report, Dask cluster or browser)
