@@ -17,9 +17,11 @@ import importlib.util
 import json
 import queue
 import shlex
+import statistics
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -120,13 +122,45 @@ def finished(folder: Path, planned: Sequence[Task]) -> dict[str, dict]:
 # ---------------------------------------------------------------- on the cluster
 
 
+@dataclass
+class TaskProgress(cluster.Progress):
+    """The study's progress lines, the time left from each group's own mean task time (a k-NN task takes
+    milliseconds, an ecgnb one minutes); a group with none finished yet counts the mean over all."""
+
+    todo: Sequence[Task] = ()
+    by_group: dict[str, list[float]] = field(default_factory=dict)  # seconds of the finished tasks
+    ended: set[str] = field(default_factory=set)
+
+    def finished(self, name: str, ok: bool, seconds: float | None, detail: str) -> None:
+        self.ended.add(name)
+        if seconds is not None:
+            self.by_group.setdefault(name_group(self.todo, name), []).append(seconds)
+        super().finished(name, ok, seconds, detail)
+
+    def time_left(self, waiting: int) -> str:
+        if not self.durations or not (waiting or self.running):
+            return ""
+        means = {group: statistics.fmean(seconds) for group, seconds in self.by_group.items()}
+        mean = statistics.fmean(self.durations)
+        now = time.perf_counter()
+        left = sum(max(0.0, means.get(name_group(self.todo, name), mean) - (now - since))
+                   for name, since in self.running.items())
+        busy = self.ended | set(self.running)
+        left += sum(means.get(t.group, mean) for t in self.todo if t.name not in busy)
+        return f" · about {cluster.clock(left / self.slots)} left"
+
+
+def name_group(planned: Sequence[Task], name: str) -> str:
+    return next(t.group for t in planned if t.name == name)
+
+
 def headline(result: Mapping[str, Any]) -> str:
     scores = ", ".join(f"{name} {100 * d['roc_auc']:.1f}" for name, d in result["detectors"].items())
     return f" in {result['seconds']:.1f} s: {scores}"
 
 
 def execute(client: Any, todo: Sequence[Task], folder: Path, results: dict[str, dict],
-            progress: cluster.Progress) -> dict[str, str]:
+            progress: TaskProgress) -> dict[str, str]:
     """Run ``todo``, writing each finished task's file as it comes; {task: why} for those that failed."""
     events: queue.Queue = queue.Queue()
     topic = f"ecgnb-one-class-{uuid.uuid4().hex}"
@@ -177,7 +211,7 @@ def run_tasks(todo: Sequence[Task], folder: Path, results: dict[str, dict], work
             slots = sum(client.nthreads().values())
             say(f"cluster: {len(client.nthreads())} worker(s) {'at ' + scheduler if scheduler else 'on this machine'}, "
                 f"{slots} task(s) at a time, one thread each")
-            failures = execute(client, todo, folder, results, cluster.Progress(len(todo), slots, say))
+            failures = execute(client, todo, folder, results, TaskProgress(len(todo), slots, say, todo=todo))
     except KeyboardInterrupt:
         say(f"interrupted: finished tasks are kept in {folder}; the same command resumes the rest")
         raise

@@ -138,6 +138,15 @@ def test_summary_means_classes_then_seeds_and_drops_an_incomplete_set():
     assert row["seconds"] == 6.0
 
 
+def test_the_time_left_counts_each_groups_own_mean():
+    todo = [Task("A", c, group, None, "k", {}) for group in ("ecgnb", "knn") for c in range(3)]
+    said: list[str] = []
+    progress = one_class.TaskProgress(len(todo), 2, said.append, todo=todo)
+    progress.finished("A-0-ecgnb-once", True, 100.0, "")
+    progress.finished("A-0-knn-once", True, 0.5, "")
+    assert said[-1].endswith("4 waiting · about 0:01:40 left)")  # (2 × 100 + 2 × 0.5) / 2 slots, rounded
+
+
 def test_rockad_gets_fewer_neighbours_on_a_tiny_class_and_says_so():
     pytest.importorskip("aeon")
     rng = np.random.default_rng(0)
