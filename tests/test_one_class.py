@@ -23,17 +23,21 @@ def run(out: Path, *extra: str) -> tuple[int, list[str]]:
     return code, said
 
 
-@pytest.fixture(scope="module")
-def quick(tmp_path_factory) -> tuple[Path, int, list[str]]:
-    """The quick tier, run once: (its output folder, exit code, what it said)."""
-    out = tmp_path_factory.mktemp("one_class")
-    return (out, *run(out))
-
-
 @pytest.mark.slow
-def test_quick_tier_writes_both_tables(quick):
-    out, code, said = quick
+def test_quick_tier_end_to_end(tmp_path, monkeypatch):
+    """One test, so that make test's workers run the quick tier once: each step reads what the last one left."""
+    out = tmp_path / "one_class"
+    code, said = run(out)
     assert code == 0, said
+    writes_both_tables(out)
+    reproduces_the_published_1nn(out)
+    a_perturbed_published_value_fails_the_run(out, tmp_path / "published.csv")
+    a_second_run_redoes_nothing_and_a_lost_task_only_is_run_again(out)
+    monkeypatch.setattr(one_class, "has_aeon", lambda: False)
+    without_aeon_rockad_is_reported_skipped(out)
+
+
+def writes_both_tables(out: Path) -> None:
     csv = pd.read_csv(out / "one_class.csv")
     assert list(csv.columns) == ["dataset", "detector", "roc_auc", "roc_auc_std", "seconds"]
     run_here = DETECTORS if one_class.has_aeon() else DETECTORS - {"rockad"}
@@ -51,19 +55,14 @@ def test_quick_tier_writes_both_tables(quick):
     assert len(list((out / "tasks").glob("*.json"))) == len(SETS) * 2 * (1 + 2 + 2 * one_class.has_aeon())
 
 
-@pytest.mark.slow
-def test_its_1nn_reproduces_the_published_column(quick):
-    out, _, _ = quick
+def reproduces_the_published_1nn(out: Path) -> None:
     csv = pd.read_csv(out / "one_class.csv").set_index(["dataset", "detector"])["roc_auc"]
     for dataset, published in {"Coffee": 96.15, "ECGFiveDays": 82.62}.items():
         assert csv[(dataset, "1nn")] == pytest.approx(published, abs=0.005)
         assert csv[(dataset, "nn1_euclidean")] == published
 
 
-@pytest.mark.slow
-def test_a_perturbed_published_value_fails_the_run(quick, tmp_path):
-    out, _, _ = quick
-    perturbed = tmp_path / "published.csv"
+def a_perturbed_published_value_fails_the_run(out: Path, perturbed: Path) -> None:
     text = one_class_table.PUBLISHED.read_text()
     perturbed.write_text(text.replace("Coffee,286,28,2,96.15", "Coffee,286,28,2,96.30"))
     code, said = run(out, "--published", str(perturbed))
@@ -72,9 +71,7 @@ def test_a_perturbed_published_value_fails_the_run(quick, tmp_path):
     assert "ECGFiveDays" not in said[-1] and "Check failed: Coffee" in (out / "one_class.md").read_text()
 
 
-@pytest.mark.slow
-def test_a_second_run_redoes_nothing_and_a_lost_task_only_is_run_again(quick):
-    out, _, _ = quick
+def a_second_run_redoes_nothing_and_a_lost_task_only_is_run_again(out: Path) -> None:
     files = {p: p.stat().st_mtime_ns for p in (out / "tasks").glob("*.json")}
     code, said = run(out)
     assert code == 0 and f"{len(files)} finished before, 0 to run" in said[0]
@@ -84,6 +81,13 @@ def test_a_second_run_redoes_nothing_and_a_lost_task_only_is_run_again(quick):
     lost.unlink()
     code, said = run(out, "--workers", "1")
     assert code == 0 and "1 to run" in said[0] and lost.is_file()
+
+
+def without_aeon_rockad_is_reported_skipped(out: Path) -> None:
+    code, said = run(out, "--detectors", "1nn", "rockad")
+    assert code == 0 and one_class.NO_AEON in said
+    assert one_class.NO_AEON in (out / "one_class.md").read_text()
+    assert set(pd.read_csv(out / "one_class.csv")["detector"]) == {"1nn", "nn1_euclidean", "nn1_best_of_12"}
 
 
 def test_a_changed_recipe_gets_other_task_files(tmp_path):
@@ -96,16 +100,6 @@ def test_a_changed_recipe_gets_other_task_files(tmp_path):
     assert len(before) == 4 and [p.name.rsplit("-", 1)[0] for p in before] == [p.name.rsplit("-", 1)[0] for p in after]
     changed = {p.name for p in before} ^ {p.name for p in after}
     assert len(changed) == 4 and all("-ecgnb-" in name for name in changed)  # the k-NN tasks stay shared
-
-
-@pytest.mark.slow
-def test_without_aeon_rockad_is_reported_skipped(quick, monkeypatch):
-    out, _, _ = quick
-    monkeypatch.setattr(one_class, "has_aeon", lambda: False)
-    code, said = run(out, "--detectors", "1nn", "rockad")
-    assert code == 0 and one_class.NO_AEON in said
-    assert one_class.NO_AEON in (out / "one_class.md").read_text()
-    assert set(pd.read_csv(out / "one_class.csv")["detector"]) == {"1nn", "nn1_euclidean", "nn1_best_of_12"}
 
 
 @pytest.mark.parametrize("argv, says", [
