@@ -32,7 +32,7 @@ from ecgnb.detector import Detector, sized
 from ecgnb.machine import ROUNDING_ENV
 
 # the data enters the key as the split's arrays; the distance and the threshold act on the trained model
-AFTER_TRAINING = ("data_path", "distance_k", "distance_weight", *THRESHOLD_KEYS)
+AFTER_TRAINING = ("data_path", "distance_k", "distance_weight", "spectrum_weight", *THRESHOLD_KEYS)
 PACKAGE = Path(__file__).resolve().parent
 CODE = ("model.py", "train.py", "score.py")  # the code a trained model depends on
 

@@ -25,6 +25,7 @@ LOSSES = ("l1", "mse")
 SELECT_BY = ("last", "val_l1", "val_roc_auc")
 LSTM_INITS = ("pytorch", "chrono")
 DEVICES = ("auto", "cpu", "cuda")
+SAMPLE_SUFFIXES = (".csv", ".npy")  # a recording given as plain samples, which need -p fs
 MAX_EPOCHS = 1000
 # The parameters that decide the data and its split (shown by 01_explore).
 DATA_KEYS = ("seed", "dataset", "data_path", "normal_label", "val_anomaly_fraction")
@@ -33,7 +34,7 @@ THRESHOLD_KEYS = ("threshold_rule", "threshold_value", "threshold_percentile", "
 # The parameters that shape the trained model (shown by 02_train, compared across runs).
 TRAINING_KEYS = ("seed", "train_seed", "embedding_dim", "downsample", "lstm_init", "members", "epochs", "batch_size", "lr",
                  "lr_schedule", "grad_clip", "bf16", "patience", "select_by", "score_sigma", "loss", "normalize",
-                 "checkpoint", "device", "min_steps", "distance_k", "distance_weight")
+                 "checkpoint", "device", "min_steps", "distance_k", "distance_weight", "spectrum_weight")
 
 
 class ConfigError(EcgnbError):
@@ -74,12 +75,17 @@ class Config:
     # scoring
     score_sigma: float = 2.0  # Gaussian low-pass (samples) of the residual before the anomaly score; 0 = plain L1
     distance_k: int = 1  # the detector's distance: mean Euclidean distance to this many nearest training beats
-    distance_weight: float = 1.0  # the distance's weight beside the autoencoder's score; 0: the autoencoder alone
+    distance_weight: float = 1.0  # weight of the distance to the nearest training beats beside the autoencoder's score
+    spectrum_weight: float = 1.0  # weight of the distance between amplitude spectra (both 0: the autoencoder alone)
     # threshold
     threshold_rule: str = "train_percentile"  # one of THRESHOLD_RULES
     threshold_value: float = 26.0  # the fixed rule's threshold (the tutorial's 26)
     threshold_percentile: float = 98.0  # the train_percentile rule's percentile of train-normal losses
     target_recall: float = 0.99  # the val_target_recall rule's required anomaly recall
+    # recording (docs/recording.md)
+    recording: str | None = None  # a continuous ECG to find and flag beats in: a WFDB record (no extension), .edf, .csv or .npy
+    lead: str | None = None  # the recording's lead, by name; null: the first
+    fs: float | None = None  # sampling rate (Hz) of a .csv or .npy recording; null for WFDB and EDF (their header says it)
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -145,7 +151,8 @@ def _check_ranges(cfg: Config) -> None:
     need(0 <= cfg.epochs <= MAX_EPOCHS, "epochs", f"must be in 0..{MAX_EPOCHS} (0 only with a checkpoint)")
     need(0 <= cfg.min_steps <= 100_000, "min_steps", "must be in 0..100000 (0: just the epochs)")
     need(1 <= cfg.distance_k <= 100, "distance_k", "must be in 1..100")
-    need(0.0 <= cfg.distance_weight <= 100.0, "distance_weight", "must be in [0, 100] (0: the autoencoder alone)")
+    need(0.0 <= cfg.distance_weight <= 100.0, "distance_weight", "must be in [0, 100] (0: leave the distance out)")
+    need(0.0 <= cfg.spectrum_weight <= 100.0, "spectrum_weight", "must be in [0, 100] (0: leave the spectrum out)")
     need(cfg.epochs > 0 or cfg.checkpoint is not None, "epochs", "must be > 0 unless a checkpoint is given")
     need(1 <= cfg.batch_size <= 4096, "batch_size", "must be in 1..4096")
     need(0.0 < cfg.lr <= 1.0, "lr", "must be in (0, 1]")
@@ -161,6 +168,13 @@ def _check_ranges(cfg: Config) -> None:
     need(cfg.threshold_value > 0.0, "threshold_value", "must be > 0")
     need(0.0 < cfg.threshold_percentile <= 100.0, "threshold_percentile", "must be in (0, 100]")
     need(0.0 < cfg.target_recall <= 1.0, "target_recall", "must be in (0, 1]")
+    need(cfg.recording is None or cfg.recording.strip() != "", "recording", "must be a path or null")
+    need(cfg.lead is None or cfg.recording is not None, "lead", "needs a recording (-p recording PATH)")
+    need(cfg.fs is None or 1.0 <= cfg.fs <= 100_000.0, "fs", "must be in [1, 100000] Hz or null")
+    need(cfg.fs is None or Path(cfg.recording or "").suffix.lower() in SAMPLE_SUFFIXES, "fs",
+         "is for a .csv or .npy recording only (WFDB and EDF headers give the rate); leave it null")
+    need(cfg.fs is not None or Path(cfg.recording or "").suffix.lower() not in SAMPLE_SUFFIXES, "fs",
+         "must be given for a .csv or .npy recording (-p fs HZ)")
     uses_val_anomalies = [f"{key} {getattr(cfg, key)}" for key, needs in (("threshold_rule", VAL_RULES),
                                                                            ("select_by", ("val_roc_auc",)))
                           if getattr(cfg, key) in needs]
@@ -203,7 +217,7 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _wants_float(name: str) -> bool:
-    return _field_types()[name] == (float,)
+    return float in _field_types()[name] and int not in _field_types()[name]
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

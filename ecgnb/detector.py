@@ -1,4 +1,4 @@
-"""The detector: an LSTM autoencoder ensemble and the distance to the nearest training beats, one score.
+"""The detector: an LSTM autoencoder ensemble and two distances to the training beats, one score.
 
 Conventions of scikit-learn and PyOD::
 
@@ -8,16 +8,18 @@ Conventions of scikit-learn and PyOD::
     det.predict(beats)                # 1 = abnormal (score above ``threshold_``)
     det.save("detector.pt"); Detector.load("detector.pt" or a run folder)
 
-The score adds two kinds of evidence, in the autoencoder's units:
+The score adds three kinds of evidence, in the autoencoder's units:
 
 - **shape**: how badly the autoencoder rebuilds the beat (``ecgnb.score``: the L1 sum of the
   low-passed residual, the members' mean);
-- **distance**: the Euclidean distance to the ``distance_k`` nearest training beats (for the
-  training beats themselves, leave-one-out: the distance an unseen normal beat would get),
-  rescaled so that its typical value on the training beats (the median) equals the shape's:
-  neither drowns the other, whatever the data's scale.
+- **distance**: the Euclidean distance to the ``distance_k`` nearest training beats;
+- **spectrum**: the same between amplitude spectra, blind to where in the beat a wave sits.
 
-score = shape + ``distance_weight`` × distance; ``distance_weight: 0`` is the autoencoder alone. The detector sizes itself to the data
+For the training beats themselves the distances leave the beat out (the distance an unseen normal
+beat would get). Each component is divided by its typical value on the training beats (the median)
+and multiplied by the shape's, so none drowns the others whatever the data's scale, and
+score = shape + ``distance_weight`` × distance + ``spectrum_weight`` × spectrum; both weights 0
+is the autoencoder alone. The detector sizes itself to the data
 (:func:`sized`): the LSTMs walk at most :data:`MAX_LSTM_STEPS` steps, a batch is never larger than
 the training set, and each member takes at least ``min_steps`` optimizer steps, so a class of ten
 beats trains as long as ECG5000's thousands.
@@ -98,28 +100,24 @@ class Detector:
         self.config_ = cfg or sized(self.cfg, len(X), X.shape[1])
         self.model_, self.history_ = model, history
         self.reference_ = X.reshape(len(X), -1).astype(np.float32)
-        self.scales_ = {}
-        shape = self._shape(X)
-        self.scales_["shape"] = _typical(shape)
-        distance = self._distance(X, leave_one_out=True)
-        if len(X) < 2:  # nothing to leave one out: the scale of the autoencoder's own residual
-            recon = score.score(model, X, 0.0).reconstruction.reshape(X.shape)
-            distance = np.linalg.norm((X - recon).reshape(len(X), -1), axis=1)
-        self.scales_["distance"] = _typical(distance)
-        train_scores = shape + self.config_.distance_weight * distance * self._unit()
-        self.threshold_ = float(np.percentile(train_scores, self.config_.threshold_percentile))
+        self.scales_ = {"shape": 1.0, "distance": 1.0, "spectrum": 1.0}
+        raw = self._raw_parts(X, leave_one_out=True)
+        if len(X) < 2:  # nothing to leave one out: the autoencoder's own residual sets the distances' scale
+            residual = X - score.score(model, X, 0.0).reconstruction.reshape(X.shape)
+            raw["distance"] = np.linalg.norm(residual.reshape(len(X), -1), axis=1)
+            raw["spectrum"] = np.linalg.norm(_spectrum(residual), axis=1)
+        self.scales_ = {name: _typical(values) for name, values in raw.items()}
+        self.threshold_ = float(np.percentile(self._combined(raw)["score"], self.config_.threshold_percentile))
         return self
 
     # ------------------------------------------------------------ scoring
 
     def score_parts(self, X: np.ndarray, leave_one_out: bool = False) -> pd.DataFrame:
-        """One row per beat: ``shape`` (the autoencoder's score), ``distance`` (k-NN, in the shape's units)
-        and ``score`` = shape + distance_weight × distance. ``leave_one_out``: ``X`` are the training beats,
-        each scored without itself among its neighbours (as an unseen normal beat would be)."""
-        X = self._checked(X)
-        shape, distance = self._shape(X), self._distance(X, leave_one_out) * self._unit()
-        return pd.DataFrame({"shape": shape, "distance": distance,
-                             "score": shape + self.config_.distance_weight * distance})
+        """One row per beat: ``shape`` (the autoencoder's score), ``distance`` and ``spectrum`` (the k-NN
+        distances, in the shape's units) and ``score`` = shape + distance_weight × distance +
+        spectrum_weight × spectrum. ``leave_one_out``: ``X`` are the training beats, each scored without
+        itself among its neighbours (as an unseen normal beat would be)."""
+        return self._combined(self._raw_parts(self._checked(X), leave_one_out))
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """The anomaly score of each beat (higher = more abnormal)."""
@@ -138,21 +136,32 @@ class Detector:
         """The code each beat is squeezed into (the members' side by side)."""
         return score.embed(self.model_, self._checked(X))
 
-    def _shape(self, X: np.ndarray) -> np.ndarray:
-        return score.score(self.model_, X, self.config_.score_sigma).anomaly_score.astype(np.float64)
+    def _raw_parts(self, X: np.ndarray, leave_one_out: bool = False) -> dict[str, np.ndarray]:
+        """Each component in its own units: the autoencoder's score, the distances in time and in spectrum."""
+        flat = X.reshape(len(X), -1)
+        return {"shape": score.score(self.model_, X, self.config_.score_sigma).anomaly_score.astype(np.float64),
+                "distance": self._nearest(self.reference_, flat, leave_one_out),
+                "spectrum": self._nearest(_spectrum(self._reference_beats()), _spectrum(X), leave_one_out)}
 
-    def _distance(self, X: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
-        reference = self.reference_
+    def _combined(self, raw: dict[str, np.ndarray]) -> pd.DataFrame:
+        """The components in the shape's units (each divided by its typical training value, times the
+        shape's), and their weighted sum."""
+        cfg, unit = self.config_, self.scales_["shape"]
+        parts = pd.DataFrame({name: values * unit / self.scales_[name] for name, values in raw.items()})
+        parts["score"] = parts["shape"] + cfg.distance_weight * parts["distance"] + cfg.spectrum_weight * parts["spectrum"]
+        return parts
+
+    def _nearest(self, reference: np.ndarray, x: np.ndarray, leave_one_out: bool) -> np.ndarray:
+        """Mean Euclidean distance from each row of ``x`` to its ``distance_k`` nearest rows of ``reference``."""
         skip = int(leave_one_out)
         k = min(self.config_.distance_k, len(reference) - skip)
         if k < 1:
-            return np.zeros(len(X))
-        distances, _ = NearestNeighbors(n_neighbors=k + skip).fit(reference).kneighbors(X.reshape(len(X), -1))
+            return np.zeros(len(x))
+        distances, _ = NearestNeighbors(n_neighbors=k + skip).fit(reference).kneighbors(x)
         return distances[:, skip:].mean(axis=1)
 
-    def _unit(self) -> float:
-        """Shape units per distance unit: the two components' typical training values in ratio."""
-        return self.scales_["shape"] / self.scales_["distance"]
+    def _reference_beats(self) -> np.ndarray:
+        return self.reference_.reshape(len(self.reference_), self.model_.seq_len, self.model_.n_features)
 
     def _checked(self, X: np.ndarray) -> np.ndarray:
         if self.model_ is None:
@@ -204,6 +213,12 @@ def _beats(X: np.ndarray) -> np.ndarray:
     if X.ndim != 3 or len(X) == 0:
         raise EcgnbError(f"beats must be an array (n, T) or (n, T, F) with n >= 1, got shape {X.shape}")
     return X
+
+
+def _spectrum(X: np.ndarray) -> np.ndarray:
+    """(n, T, F) → each channel's amplitude spectrum, side by side (n, (T // 2 + 1) × F): where in the beat a
+    wave sits drops out, what waves it holds stays."""
+    return np.abs(np.fft.rfft(X, axis=1)).reshape(len(X), -1)
 
 
 def _typical(values: np.ndarray) -> float:
