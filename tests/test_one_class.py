@@ -148,3 +148,15 @@ def test_rockad_gets_fewer_neighbours_on_a_tiny_class_and_says_so():
     scores, note = one_class_tasks.run_rockad(rng.normal(size=(2, 40)), rng.normal(size=(6, 40)), task)
     assert note == "class 5: 2 training series, n_neighbors 1"
     assert np.isfinite(scores["rockad"][0]).all() and scores["rockad"][0].shape == (6,)
+
+
+def test_the_markdown_marks_rockads_reduced_neighbours_and_ranks_apart_from_the_published_1nn():
+    rows = [("S", "1nn", 80.0, np.nan, 0.1), ("S", "rockad", 90.0, 1.0, 2.0),
+            ("S", "nn1_euclidean", 80.0, np.nan, np.nan)]
+    frame = pd.DataFrame(rows, columns=one_class_table.COLUMNS)
+    md = one_class_table.markdown(frame, ["S"], ["1nn", "rockad"], {"S": ["class 5: 2 training series, n_neighbors 1"]},
+                                  ["the footer"])
+    assert "| S | 80.0 | 90.0 ± 1.0¹ | 80.0 |" in md
+    assert "| **mean rank** | 2.00 | 1.00 | not ranked |" in md and "| **seconds** | 0.1 | 2.0 | – |" in md
+    assert "¹ ROCKAD refuses a class with fewer training series than its 5 neighbours; on S: class 5: 2 training " \
+           "series, n_neighbors 1." in md and md.endswith("the footer\n")
