@@ -25,7 +25,7 @@ from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from ecgnb.report import check_name, say
 
-PATH_KEYS = ("data_path", "checkpoint")  # made absolute here: the notebooks run in the run folder, not the caller's cwd
+PATH_KEYS = ("data_path", "checkpoint", "recording")  # made absolute here: the notebooks run in the run folder, not the caller's cwd
 
 
 class Parser(argparse.ArgumentParser):
@@ -77,6 +77,10 @@ def reports_root(reports: str | None, root: Path) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     root = runs.repo_root()
     cfg, paths = resolve_config(args.file, args.param, args.data, root)
+    if cfg.recording:  # a bad recording is a one-line error before the run folder is made
+        from ecgnb import recording
+
+        recording.read(cfg.recording, cfg.lead, cfg.fs)
     name = args.name or paths[0].stem
     return report.run(cfg, name, reports_dir=reports_root(args.reports, root), force=args.force,
                hide_code=args.hide_code, notebooks_dir=args.notebooks_dir, params_files=paths, command=args.argv,
@@ -150,11 +154,13 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from ecgnb import detect
+    from ecgnb import datasets, detect
     from ecgnb.threshold import Threshold
 
     out = Path(args.out) if args.out else None
     detect.check_out(out, args.force)  # before any work
+    if args.fs is not None or args.lead is not None or not datasets.is_beat_file(args.file):
+        return score_recording(args, out)
     run_dir = find_run(args.run, reports_root(args.reports, runs.repo_root()))
     detector = detect.load(run_dir)
     table = detect.flag(detector, Path(args.file), run_dir.name)
@@ -162,6 +168,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     rule = Threshold.load(runs.path(run_dir, runs.THRESHOLD)).rule
     say(f"{int(table['flagged'].sum())} of {len(table)} beats flagged (anomaly score above "
         f"{detector.threshold_:.4g}, rule {rule}){f'; table: {args.out}' if args.out else ''}")
+    return 0
+
+
+def score_recording(args: argparse.Namespace, out: Path | None) -> int:
+    """``ecgnb score RUN RECORD``: the beats of a recording flagged with a run's detector and their timing."""
+    from ecgnb import detect, heartbeats
+
+    run_dir = find_run(args.run, reports_root(args.reports, runs.repo_root()))
+    table = heartbeats.score_recording(run_dir, args.file, args.lead, args.fs)
+    detect.write_csv(table, out, args.force, sys.stdout)
+    say(f"{int(table['flagged'].sum())} of {len(table)} beats flagged (shape or timing beyond robust z "
+        f"{heartbeats.FLAG_Z:g}){f'; table: {args.out}' if args.out else ''}")
     return 0
 
 
@@ -242,7 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="score and flag the beats of a file with a complete run's detector")
     p.add_argument("run", metavar="RUN", help="run name under reports/ or a run folder")
-    p.add_argument("file", metavar="FILE", help="beats as .csv, .tsv, .arff or .npz (docs/data.md); labels optional")
+    p.add_argument("file", metavar="FILE", help="beats as .csv, .tsv, .arff or .npz (docs/data.md; labels optional), "
+                                               "or a recording: a WFDB record, .edf, or .csv/.npy with --fs "
+                                               "(docs/recording.md)")
+    p.add_argument("--lead", metavar="NAME", help="the recording's lead (default: the first)")
+    p.add_argument("--fs", type=float, metavar="HZ", help="sampling rate of a .csv or .npy recording")
     p.add_argument("-o", "--out", metavar="OUT.csv", help="write the table here (default: CSV on stdout)")
     p.add_argument("--force", action="store_true", help="replace an existing OUT.csv")
     p.add_argument("--reports", metavar="DIR", help="folder of run folders (default: reports/ of the repository)")

@@ -31,6 +31,8 @@ MAX_EPOCHS = 1000
 DATA_KEYS = ("seed", "dataset", "data_path", "normal_label", "val_anomaly_fraction")
 # The parameters that act only after training: how the threshold is chosen (shown by 03_threshold).
 THRESHOLD_KEYS = ("threshold_rule", "threshold_value", "threshold_percentile", "target_recall")
+# The parameters of a recording run (shown by 06_recording, which alone runs when recording is set).
+RECORDING_KEYS = ("recording", "lead", "fs")
 # The parameters that shape the trained model (shown by 02_train, compared across runs).
 TRAINING_KEYS = ("seed", "train_seed", "embedding_dim", "downsample", "lstm_init", "members", "epochs", "batch_size", "lr",
                  "lr_schedule", "grad_clip", "bf16", "patience", "select_by", "score_sigma", "loss", "normalize",

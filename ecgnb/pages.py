@@ -33,6 +33,8 @@ KEY_FIGURES = (
     ("history", "training and validation loss per epoch", "02_train"),
     ("confusion", "test beats by truth and prediction", "04_evaluate"),
     ("hardest", "the test beats the detector finds hardest", "05_visualize"),
+    ("recording_evidence", "each beat of the recording by its timing and its shape", "06_recording"),
+    ("recording_flagged", "the flagged beats over the recording's typical beat", "06_recording"),
 )
 
 
@@ -290,7 +292,7 @@ def _notebook_table(run_dir: Path, info: Mapping[str, Any]) -> str:
 
 
 def _file_links(run_dir: Path) -> str:
-    files = [name for name in (runs.METRICS, runs.PARAMS, runs.STATUS, runs.HISTORY, runs.THRESHOLD)
+    files = [name for name in (runs.METRICS, runs.BEATS, runs.PARAMS, runs.STATUS, runs.HISTORY, runs.THRESHOLD)
              if (run_dir / name).is_file()]
     return f"<p>Files: {' · '.join(link(name, name) for name in files)}</p>" if files else ""
 

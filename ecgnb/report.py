@@ -63,10 +63,10 @@ def check_name(name: str) -> str:
     return name
 
 
-def notebook_list(notebooks_dir: Path | None, root: Path) -> tuple[Path, list[str]]:
-    """The folder and the notebooks to run: the five of ``runs.NOTEBOOKS``, or every .ipynb of another folder."""
+def notebook_list(notebooks_dir: Path | None, root: Path, cfg: Config) -> tuple[Path, list[str]]:
+    """The folder and the notebooks to run: ``runs.notebooks_for(cfg)``, or every .ipynb of another folder."""
     folder = Path(notebooks_dir).resolve() if notebooks_dir else root / "notebooks"
-    names = list(runs.NOTEBOOKS) if notebooks_dir is None else sorted(p.stem for p in folder.glob("*.ipynb"))
+    names = list(runs.notebooks_for(cfg)) if notebooks_dir is None else sorted(p.stem for p in folder.glob("*.ipynb"))
     missing = [n for n in names if not (folder / f"{n}.ipynb").is_file()]
     if missing or not names:
         raise EcgnbError(f"{folder}: notebook(s) {', '.join(missing) or '*.ipynb'} not found; "
@@ -91,14 +91,15 @@ def prepare_run_dir(run_dir: Path, force: bool) -> None:
 def kernel_paths(cfg: Config, run_dir: Path) -> tuple[Config, str | None]:
     """What the notebooks see of the paths a user gave, so that no absolute path reaches a report.
 
-    ``checkpoint`` becomes relative to the run folder, where the notebooks run (a run reusing another's
-    model reads ``../other/model.pt``). ``data_path`` goes to the kernels as ``$ECGNB_DATA`` and is null
-    in the run's parameters: where the data lay is no part of the result (``data.json`` records the
-    files and their fingerprint). Returns the config and the data path (None when not given).
+    ``checkpoint`` and ``recording`` become relative to the run folder, where the notebooks run (a run
+    reusing another's model reads ``../other/model.pt``). ``data_path`` goes to the kernels as
+    ``$ECGNB_DATA`` and is null in the run's parameters: where the data lay is no part of the result
+    (``data.json`` records the files and their fingerprint). Returns the config and the data path (None when not given).
     """
     data = str(Path(cfg.data_path).resolve()) if cfg.data_path else None
-    checkpoint = os.path.relpath(cfg.checkpoint, run_dir.resolve()) if cfg.checkpoint else None
-    return cfg.replace(data_path=None, checkpoint=checkpoint), data
+    relative = {k: os.path.relpath(getattr(cfg, k), run_dir.resolve()) for k in ("checkpoint", "recording")
+                if getattr(cfg, k)}
+    return cfg.replace(data_path=None, **relative), data
 
 
 def shown_path(path: Path, root: Path) -> str:
@@ -318,7 +319,7 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     """
     root = runs.repo_root()
     check_name(name)
-    folder, notebooks = notebook_list(Path(notebooks_dir) if notebooks_dir else None, root)
+    folder, notebooks = notebook_list(Path(notebooks_dir) if notebooks_dir else None, root, cfg)
     run_dir = Path(reports_dir).resolve() / name
     prepare_run_dir(run_dir, force)
     (run_dir / runs.FIGURES).mkdir()
@@ -448,6 +449,7 @@ def refresh_notebooks(root: Path) -> int:
     try:
         for i, nb in enumerate(runs.NOTEBOOKS, 1):
             refresh_notebook(folder / f"{nb}.ipynb", f"[{i}/{len(runs.NOTEBOOKS)}]", lab)
+        refresh_notebook(folder / f"{runs.RECORDING_NOTEBOOK}.ipynb", "[recording]", root / "reports" / "lab-recording")
         reference.write(lab, folder / reference.REFERENCE)
         # 04_evaluate compared the run with the old reference: once more, against the new one (no training)
         refresh_notebook(folder / f"{REFERENCE_NOTEBOOK}.ipynb", "[reference]", lab)

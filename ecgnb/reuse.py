@@ -37,6 +37,7 @@ READS: dict[str, tuple[str, ...]] = {
     "03_threshold": (runs.LOSSES,),
     "04_evaluate": (runs.DATA_INFO, runs.SPLIT, runs.LOSSES, runs.THRESHOLD, runs.HISTORY),
     "05_visualize": (runs.DATA_INFO, runs.SPLIT, runs.CHECKPOINT),
+    runs.RECORDING_NOTEBOOK: (),  # the recording itself enters the key as data (recording_digest)
 }
 # Files beside the notebooks that one reads (04_evaluate compares the run with the reference run).
 BESIDE: dict[str, tuple[str, ...]] = {"04_evaluate": ("reference.json",)}
@@ -68,6 +69,8 @@ def key(notebook: Path, parameters: Mapping[str, Any], cfg: Config, run_dir: Pat
         h.update(name.encode() + b"\0" + file_digest(notebook.parent / name).encode())
     if notebook.stem == "01_explore":  # only 01 reads the data itself; the rest read its split
         h.update(data_digest(os.environ.get(DATA_ENV_VAR)).encode())
+    if notebook.stem == runs.RECORDING_NOTEBOOK and cfg.recording:
+        h.update(recording_digest(run_dir / cfg.recording).encode())
     for source in sorted(PACKAGE.glob("*.py")):
         h.update(source.read_bytes())
     h.update(machine.settings().encode())
@@ -95,6 +98,12 @@ def data_digest(location: str | None) -> str:
         return "default"
     path = Path(location)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return hashlib.sha256(b"".join(file_digest(p).encode() for p in files)).hexdigest()
+
+
+def recording_digest(path: Path) -> str:
+    """The bytes of a recording: its file, or every file of a WFDB record (``100`` → ``100.hea``, ``100.dat``, …)."""
+    files = [path] if path.is_file() else sorted(path.parent.glob(f"{path.name}.*"))
     return hashlib.sha256(b"".join(file_digest(p).encode() for p in files)).hexdigest()
 
 

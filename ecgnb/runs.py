@@ -23,6 +23,7 @@ from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 
 NOTEBOOKS = ("01_explore", "02_train", "03_threshold", "04_evaluate", "05_visualize")
+RECORDING_NOTEBOOK = "06_recording"  # a run on a recording (parameter recording) executes this one alone
 
 PARAMS = "params.yaml"  # resolved parameters of the run (01 writes it, 02-05 read it)
 DATA_INFO = "data.json"  # data source, fingerprint, split sizes (01)
@@ -35,6 +36,7 @@ METRICS = "metrics.json"  # held-out and tutorial-protocol metrics (04)
 FIGURES = "figures"  # PNG figures of every notebook
 STATUS = "run.json"  # status, timings, versions (the CLI)
 PROGRESS = "progress.jsonl"  # training progress records for the CLI (02, when the CLI runs it)
+BEATS = "beats.csv"  # one row per beat of a recording: time_s, score, flagged[, label], the evidence (06)
 
 
 def path(run_dir: str | Path, name: str) -> Path:
@@ -103,6 +105,11 @@ def start_over(run_dir: Path) -> list[str]:
     for p in gone:
         p.unlink()
     return [p.relative_to(run_dir).as_posix() for p in gone]
+
+
+def notebooks_for(cfg: Config) -> tuple[str, ...]:
+    """The notebooks a run executes: 06_recording alone for a recording, else the five."""
+    return (RECORDING_NOTEBOOK,) if cfg.recording else NOTEBOOKS
 
 
 def load_config(run_dir: str | Path) -> Config:

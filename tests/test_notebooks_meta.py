@@ -30,7 +30,7 @@ MAX_CELL_LINES = 20
 MAX_IMAGE_BYTES = 200 * 1024
 MAX_FILE_BYTES = 1024 * 1024
 ABSOLUTE_PATH = re.compile(r"/(work|home|Users|root)/")
-PARAMETERS = {"01_explore": ["run_dir", "params_file", "overrides"]}  # the others: only run_dir
+PARAMETERS = {nb: ["run_dir", "params_file", "overrides"] for nb in ("01_explore", runs.RECORDING_NOTEBOOK)}  # a run's first; the others: only run_dir
 
 
 def code_cells(nb) -> list:
@@ -54,7 +54,7 @@ def notebook(request):
 def test_every_notebook_of_a_run_is_committed():
     if "ECGNB_NOTEBOOK_DIR" in os.environ:
         pytest.skip("checking another folder")
-    assert [p.stem for p in NOTEBOOKS] == list(runs.NOTEBOOKS)
+    assert [p.stem for p in NOTEBOOKS] == [*runs.NOTEBOOKS, runs.RECORDING_NOTEBOOK]
 
 
 def test_valid_with_cell_ids(notebook):

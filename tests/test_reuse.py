@@ -118,9 +118,9 @@ def test_store_then_restore_copies_what_the_notebook_wrote(tmp_path):
     assert not reuse.restore(tmp_path / "cache", "k" * 64, tmp_path / "third")  # a damaged entry is no entry
 
 
-def test_every_parameter_is_data_training_or_threshold():
+def test_every_parameter_is_data_training_threshold_or_recording():
     """01_explore's key leaves out every parameter but the data's: a new parameter must say which it is."""
     from dataclasses import fields
 
-    groups = set(config.DATA_KEYS) | set(config.TRAINING_KEYS) | set(config.THRESHOLD_KEYS)
+    groups = set(config.DATA_KEYS) | set(config.TRAINING_KEYS) | set(config.THRESHOLD_KEYS) | set(config.RECORDING_KEYS)
     assert groups == {f.name for f in fields(Config)}
