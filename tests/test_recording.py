@@ -256,5 +256,5 @@ def test_a_recording_run_renders_06_and_writes_beats_csv(tmp_path):
     assert list(table.columns[:4]) == ["time_s", "score", "flagged", "label"]
     assert (run_dir / f"{runs.RECORDING_NOTEBOOK}.html").is_file()
     assert not (run_dir / "01_explore.ipynb").exists()
-    assert str(source) not in (run_dir / runs.PARAMS).read_text()  # the path is relative to the run folder
+    assert not Path(runs.load_config(run_dir).recording).is_absolute()  # relative to the run folder, as it travels
     assert Detector.load(run_dir).model_ is not None
