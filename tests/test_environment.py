@@ -1,5 +1,7 @@
-"""environment.yml (conda) and pyproject.toml (pip) describe the same environment."""
+"""environment.yml (conda) and pyproject.toml (pip) describe the same environment; a plain install holds what
+the notebooks and `ecgnb` use, and the test tools come only with the `test` extra, which the test targets install."""
 
+import ast
 import re
 import shutil
 import subprocess
@@ -8,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -17,6 +21,9 @@ else:  # Python 3.10: tomli is pytest's own dependency there
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTED = ("3.10", "3.11", "3.12", "3.13")  # the versions docs/results.md says were set up and run
+TEST_TOOLS = {"pytest", "pytest-xdist", "nbval", "hypothesis", "mutmut", "playwright"}
+TEST_TARGETS = ("test", "test-fast", "test-notebooks", "test-lab", "test-machines", "mutation")
+USER_TARGETS = ("setup", "report", "lab", "notebooks")
 
 
 def project() -> dict:
@@ -31,11 +38,49 @@ def conda_python() -> SpecifierSet:
     return SpecifierSet(pins[0].removeprefix("python"))
 
 
+def names(requirements: list[str]) -> set[str]:
+    return {canonicalize_name(Requirement(r).name) for r in requirements}
+
+
 def test_environment_yml_matches_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert "-e ." in pip, "environment.yml must install the project itself"
-    assert sorted(p for p in pip if p != "-e .") == sorted(project()["dependencies"])
+    project_lines = [p for p in pip if p.startswith("-e ")]
+    assert len(project_lines) == 1, "environment.yml must install the project itself, once"
+    extras = Requirement("ecgnb" + project_lines[0].removeprefix("-e .")).extras
+    assert extras == {"test"}, "environment.yml installs the project with its test extra: -e .[test]"
+    assert extras <= set(project()["optional-dependencies"]), "environment.yml names an extra pyproject.toml lacks"
+    assert sorted(p for p in pip if p not in project_lines) == sorted(project()["dependencies"])
+
+
+def test_a_plain_install_brings_no_test_tool():
+    assert not names(project()["dependencies"]) & TEST_TOOLS
+    assert names(project()["optional-dependencies"]["test"]) == TEST_TOOLS
+    assert "aeon" in names(project()["optional-dependencies"]["bench"])
+
+
+def test_the_package_imports_no_test_tool():
+    """What `pip install .` leaves out, ecgnb must not import (a test tool here would break a plain install)."""
+    modules = {m.replace("-", "_") for m in TEST_TOOLS} | {"xdist", "_pytest"}
+    for source in (ROOT / "ecgnb").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            imported = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                        else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            assert not {i.split(".")[0] for i in imported} & modules, f"{source.relative_to(ROOT)} imports {imported}"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+@pytest.mark.parametrize("target", TEST_TARGETS + USER_TARGETS)
+def test_only_the_test_targets_install_the_extras(tmp_path, target):
+    bin_dir = tmp_path / "bin"
+    fake_pythons(bin_dir, {"python3": True})
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "pyproject.toml").touch()
+    done = subprocess.run([shutil.which("make"), "-n", "-B", target], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": str(bin_dir)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "pip install --quiet --no-compile -e .\n" in done.stdout  # every target sets up the core first
+    assert ("-e '.[test,bench]'" in done.stdout) is (target in TEST_TARGETS)
 
 
 @pytest.mark.parametrize("version, allowed", [*((v, True) for v in TESTED), ("3.9", False), ("3.14", False)])
