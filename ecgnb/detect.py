@@ -15,7 +15,8 @@ from typing import Mapping, TextIO
 import numpy as np
 import pandas as pd
 
-from ecgnb import datasets, runs, score
+from ecgnb import cache, datasets, runs, score
+from ecgnb.config import Config
 from ecgnb.data import LABEL_NAMES, DataError, Split
 from ecgnb.detector import Detector
 from ecgnb.errors import EcgnbError
@@ -38,7 +39,7 @@ def loss_table(det: Detector, split: Split, names: Mapping[int, str] = LABEL_NAM
     for name, (beats, target) in parts.items():
         if len(beats):
             scored = det.score_parts(beats, leave_one_out=name == "train")
-            l1_sum = score.score(det.model_, beats).l1_sum
+            l1_sum = score.score(det.model_, beats).l1_sum.astype(np.float64)
             frames.append(pd.concat([pd.DataFrame({"set": name, "target": target, "l1_sum": l1_sum}), scored], axis=1))
     table = pd.concat(frames, ignore_index=True)
     table.insert(2, "label", [names[t] for t in table["target"]])
@@ -96,3 +97,8 @@ def write_csv(table: pd.DataFrame, out: Path | None, force: bool, stdout: TextIO
         return
     check_out(out, force)
     runs.write_text_atomic(out, table.to_csv(index=False))
+
+
+def fit(cfg: Config, split: Split, fingerprint: str) -> Detector:
+    """The run's detector, fitted on the split's training normals (``ecgnb run`` reuses an identical training)."""
+    return cache.fit_or_reuse(Detector(cfg), split, fingerprint)

@@ -12,9 +12,13 @@ import sys
 import tokenize
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 from ecgnb import config
 from ecgnb.config import Config
+
+if TYPE_CHECKING:  # pandas: only where a notebook shows a table
+    import pandas as pd
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "parameters.md"
 CHOICES = {name: getattr(config, name) for name in ("DEVICES", "LSTM_INITS", "LR_SCHEDULES", "SELECT_BY", "LOSSES",
@@ -112,3 +116,12 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def table(cfg: Config, keys: Sequence[str]) -> pd.DataFrame:
+    """Each of ``keys``: its value in ``cfg`` and one line of meaning (the comment beside it in ``ecgnb/config.py``)."""
+    import pandas as pd
+
+    comments = field_comments(Path(config.__file__).read_text())
+    return pd.DataFrame({"value": [str(getattr(cfg, k)) for k in keys],
+                         "meaning": [comments.get(k, ("", ""))[1] for k in keys]}, index=list(keys))

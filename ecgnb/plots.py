@@ -112,7 +112,26 @@ def class_counts(counts: Mapping[str, int], names: Sequence[str] = CLASS_NAMES) 
     bars = ax.bar(counts.index.astype(str), counts.to_numpy(),
                   color=[colors.get(str(c), "grey") for c in counts.index])
     ax.bar_label(bars, fontsize=8)
-    ax.set(xlabel="class", ylabel="heartbeats", title="Heartbeats per class")
+    ax.set_yscale("log")  # the rarest class (ECG5000's UB: 24 beats) stays visible beside thousands
+    ax.set(xlabel="class", ylabel="heartbeats (log scale)", title="Heartbeats per class")
+    return fig
+
+
+# Where the waves lie on ECG5000's mean normal beat (samples, read from the curve): each beat starts just
+# after the R peak, so the QRS complex's deep S wave comes first, and it ends as the next beat's QRS begins.
+WAVES = {"QRS": (0, 12), "T": (90, 114), "P": (124, 137)}
+
+
+def ecg_waves(beat: np.ndarray, waves: Mapping[str, tuple[int, int]] = WAVES) -> Figure:
+    """One beat with the span of each wave shaded and named (the P wave, QRS complex and T wave)."""
+    fig, (ax,) = _figure(height=HEIGHT * 0.9)
+    ax.plot(beat, color=NORMAL_COLOR, linewidth=1.5)
+    top = float(np.max(beat))
+    for name, (start, end) in waves.items():
+        ax.axvspan(start, end, color="grey", alpha=0.15)
+        ax.text((start + end) / 2, top * 1.05, name, ha="center", fontsize=9)
+    ax.set(xlabel="sample (time)", ylabel="amplitude (z-score, no unit)", title="The mean normal beat",
+           ylim=(None, top * 1.25))
     return fig
 
 
@@ -128,8 +147,8 @@ def class_means(values: np.ndarray, targets: np.ndarray, names: Mapping[int, str
             ax.plot(mean, color=colors[name], linewidth=1.5)
             ax.fill_between(np.arange(len(mean)), mean - std, mean + std, color=colors[name], alpha=0.3)
         ax.set_title(f"{name} (n={len(beats)})", fontsize=9)
-        ax.set_xlabel("time step")
-    axes[0].set_ylabel("amplitude")
+        ax.set_xlabel("sample (time)")
+    axes[0].set_ylabel("amplitude (z-score)")
     return fig
 
 
@@ -229,11 +248,17 @@ def roc_pr(normal_scores: np.ndarray, anomaly_scores: np.ndarray, threshold: flo
     fpr, tpr, _ = roc_curve(y, s)
     precision, recall, _ = precision_recall_curve(y, s)
     fig, (roc, pr) = _figure(1, 2)
-    roc.plot(fpr, tpr, label=f"ROC (AUC {auc(fpr, tpr):.3f})")
-    roc.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
-    roc.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (recall)")
+    floor = 0.5 / max(len(normal_scores), 1)  # half a false alarm: where the log axis starts
+    roc.plot(np.clip(fpr, floor, None), tpr, label=f"ROC (AUC {auc(fpr, tpr):.3f})")
+    chance = np.geomspace(floor, 1, 50)
+    roc.plot(chance, chance, color="grey", linestyle=":", linewidth=1, label="no skill (random scores)")
+    roc.set_xscale("log")  # the few false alarms a usable detector may raise get most of the width
+    roc.set(xlabel="false positive rate (1 - specificity), log scale", ylabel="true positive rate (recall)")
+    share = float(y.mean())  # a detector that flags at random has this precision at every recall
     pr.plot(recall, precision, label="precision-recall")
-    pr.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+    pr.axhline(share, color="grey", linestyle=":", linewidth=1, label=f"no skill (share of abnormal {share:.2f})")
+    pr.set(xlabel="recall", ylabel="precision", ylim=(max(0.0, share - 0.05), 1.005),
+           title="zoomed: precision from the no-skill line up")
     if threshold is not None:
         hit = (s > threshold)
         tp_rate, fp_rate = hit[y == 1].mean(), hit[y == 0].mean()
@@ -261,6 +286,10 @@ def reconstructions(originals: np.ndarray, recons: np.ndarray, labels: Sequence[
             ax.set_axis_off()
             continue
         _beat(ax, originals[i], recons[i], f"{labels[i]}\nscore {scores[i]:.1f}", colors.get(labels[i], "grey"))
+        if i % ncols == 0:
+            ax.set_ylabel("amplitude (z)", fontsize=7)
+        if i >= n - ncols:
+            ax.set_xlabel("sample", fontsize=7)
     axes[0].legend(fontsize=6, loc="lower left")
     return fig
 

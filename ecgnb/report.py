@@ -25,7 +25,6 @@ from ecgnb.errors import EcgnbError
 
 KERNEL = "python3"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-REFERENCE_NOTEBOOK = "04_evaluate"  # the notebook that compares a run with the reference
 
 
 # ---------------------------------------------------------------- messages
@@ -438,7 +437,7 @@ def stop(run_dir: Path, nb: str, status: str, seconds: float, start: float, hide
 
 def refresh_notebooks(root: Path) -> int:
     """Re-execute the committed notebooks in place with their own defaults (run folder reports/lab),
-    then record that run as the reference (notebooks/reference.json) and show it in 04_evaluate."""
+    then record that run as the reference (notebooks/reference.json), which nbval's run is checked against."""
     from ecgnb import reference
 
     folder = root / "notebooks"
@@ -451,8 +450,6 @@ def refresh_notebooks(root: Path) -> int:
             refresh_notebook(folder / f"{nb}.ipynb", f"[{i}/{len(runs.NOTEBOOKS)}]", lab)
         refresh_notebook(folder / f"{runs.RECORDING_NOTEBOOK}.ipynb", "[recording]", root / "reports" / "lab-recording")
         reference.write(lab, folder / reference.REFERENCE)
-        # 04_evaluate compared the run with the old reference: once more, against the new one (no training)
-        refresh_notebook(folder / f"{REFERENCE_NOTEBOOK}.ipynb", "[reference]", lab)
     finally:
         restore_env(saved_env)
     say(f"notebooks and {reference.REFERENCE} refreshed: review `git diff notebooks/`, then commit")

@@ -181,6 +181,11 @@ class _Stopped(Exception):
     """Another member failed or training was interrupted."""
 
 
+def adam(model: RecurrentAutoencoder, cfg: Config) -> torch.optim.Adam:
+    """The optimiser of training: Adam at ``cfg.lr`` (fused: one kernel per step, not one per tensor)."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
+
+
 def step(model: RecurrentAutoencoder, xb: torch.Tensor, optimizer: torch.optim.Optimizer, cfg: Config,
          autocast: contextlib.AbstractContextManager = contextlib.nullcontext()) -> torch.Tensor:
     """One optimizer step on a batch ``xb`` (B, T, F) of normal beats; returns the batch's loss (before the step)."""
@@ -202,7 +207,7 @@ def _fit_member(model: RecurrentAutoencoder, k: int, name: str, seed: int, x_tra
                 stop: threading.Event) -> list[dict[str, Any]]:
     """Train member ``k`` (``name`` starts its error messages) with batch order ``seed``; keep its best weights."""
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)  # one kernel per step, not one per tensor
+    optimizer = adam(model, cfg)
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
                  if cfg.lr_schedule == "onecycle" else None)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)

@@ -74,10 +74,10 @@ def model_cache(tmp_path, monkeypatch):
 
 def work_unit(nodeid: str) -> str:
     """What one worker runs whole, in collection order: every nbval cell (a kernel per notebook, and 01 → 05
-    hand files on through reports/lab/); test_lab.py (its module fixtures empty build/test_lab/ and start one
+    hand files on through reports/lab/) and notebooks/test_reference_run.py after them; test_lab.py (its module fixtures empty build/test_lab/ and start one
     JupyterLab and browser there); every other test alone."""
     path = nodeid.split("::", 1)[0]
-    if path.endswith(".ipynb"):
+    if path.startswith("notebooks/"):  # the .ipynb cells, then the reference check of the run they made
         return "notebooks"
     return path if path == "tests/test_lab.py" else nodeid
 

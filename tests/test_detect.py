@@ -11,9 +11,12 @@ import pytest
 
 from ecgnb import cli, detect, runs, train
 from ecgnb.config import Config
-from ecgnb.detector import Detector
+from ecgnb.data import Split
+from ecgnb.detector import COLUMNS, Detector
+from ecgnb.model import Ensemble
 from ecgnb.threshold import Threshold
 from tests.run_folders import METRICS_04, make_run
+from tests.test_score import ALTERNATING, T as S, constant_model
 
 REPO = Path(__file__).resolve().parents[1]
 T, F = 20, 2
@@ -126,7 +129,9 @@ def test_loss_table_has_one_row_per_beat_of_every_set():
     split = tiny_split()
     det = a_detector(split, score_sigma=2.0)
     table = detect.loss_table(det, split)
-    assert list(table.columns) == ["set", "target", "label", "l1_sum", *COLUMNS, "anomaly_score", "tutorial"]
+    parts = list(det.score_parts(split.test).columns)  # shape, distance, ..., score
+    assert parts[0] == "shape" and parts[-1] == "score" and set(COLUMNS) <= set(parts)
+    assert list(table.columns) == ["set", "target", "label", "l1_sum", *parts, "anomaly_score", "tutorial"]
     assert table.index.tolist() == list(range(12))
     expected = pd.DataFrame({
         "set": ["train"] * 3 + ["val"] * 2 + ["test"] * 2 + ["val_anomaly"] * 2 + ["test_anomaly"] * 3,
@@ -151,7 +156,7 @@ def test_loss_table_has_one_row_per_beat_of_every_set():
 
 def test_loss_table_of_the_autoencoder_alone_at_sigma_0_is_the_tutorials_l1_sum():
     split = tiny_split()
-    table = detect.loss_table(a_detector(split, score_sigma=0.0, distance_weight=0.0), split)
+    table = detect.loss_table(a_detector(split, score_sigma=0.0, distance_weight=0.0, spectrum_weight=0.0), split)
     np.testing.assert_allclose(table["anomaly_score"], table["l1_sum"], rtol=1e-6)
 
 

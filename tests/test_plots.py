@@ -95,9 +95,22 @@ def test_confusion_annotates_counts():
 def test_roc_pr_two_panels_with_threshold_marker():
     fig = plots.roc_pr(RNG.gamma(5, 3, 40), RNG.gamma(9, 6, 80), threshold=25.0)
     roc, pr = fig.axes
-    assert len(roc.get_lines()) == 3  # curve, chance diagonal, threshold dot
-    assert len(pr.get_lines()) == 2  # curve, threshold dot
+    assert len(roc.get_lines()) == 3  # curve, no-skill diagonal, threshold dot
+    assert len(pr.get_lines()) == 3  # curve, no-skill line at the share of abnormal beats, threshold dot
+    assert pr.get_lines()[1].get_ydata()[0] == pytest.approx(80 / 120)
+    assert roc.get_xscale() == "log" and pr.get_ylim()[0] == pytest.approx(80 / 120 - 0.05)
     assert len(plots.roc_pr(RNG.gamma(5, 3, 40), RNG.gamma(9, 6, 80)).axes[0].get_lines()) == 2
+
+
+def test_ecg_waves_shades_and_names_each_wave():
+    fig = plots.ecg_waves(np.sin(np.linspace(0, 6, 140)))
+    ax, = fig.axes
+    assert [t.get_text() for t in ax.texts] == list(plots.WAVES) and len(ax.patches) == len(plots.WAVES)
+
+
+def test_class_counts_show_the_rarest_class():
+    ax, = plots.class_counts({"Normal": 2919, "UB": 24}).axes
+    assert ax.get_yscale() == "log"
 
 
 @pytest.mark.parametrize("n, ncols, panels", [(12, 6, 12), (8, 4, 8), (5, 4, 8)])
