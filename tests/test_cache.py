@@ -37,7 +37,8 @@ OTHER = {"seed": 7, "train_seed": 3, "device": "cpu", "val_anomaly_fraction": 0.
          "checkpoint": "other.pt", "score_sigma": 1.0, "downsample": 2, "dataset": "ECG200", "normal_label": 2,
          "min_steps": 40}
 AFTER = {"data_path": "/elsewhere/ECG5000.zip", "threshold_rule": "val_best_f1", "threshold_value": 30.0,
-         "threshold_percentile": 95.0, "target_recall": 0.9, "distance_k": 5, "distance_weight": 0.0}
+         "threshold_percentile": 95.0, "target_recall": 0.9, "distance_k": 5, "distance_weight": 0.0,
+         "spectrum_weight": 0.0}
 
 
 def test_every_parameter_is_either_a_key_part_or_acts_after_training():
@@ -135,7 +136,7 @@ def test_a_parameter_after_training_reuses_the_model_and_calibrates_again(monkey
     monkeypatch.setenv(data.MODEL_CACHE_ENV, str(tmp_path))
     log: list[str] = []
     first = fit_or_reuse(log)
-    alone = fit_or_reuse(log, CFG.replace(distance_weight=0.0))
+    alone = fit_or_reuse(log, CFG.replace(distance_weight=0.0, spectrum_weight=0.0))
     assert log[-1].startswith("cache: reused")
     parts = alone.score_parts(tiny_split().test)
     np.testing.assert_array_equal(parts["score"], parts["shape"])
