@@ -25,7 +25,7 @@ from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from ecgnb.report import check_name, say
 
-PATH_KEYS = ("data_path", "checkpoint", "recording")  # made absolute here: the notebooks run in the run folder, not the caller's cwd
+PATH_KEYS = ("data_path", "checkpoint", "recording")  # made absolute here: the notebooks run in the run folder
 
 
 class Parser(argparse.ArgumentParser):

@@ -182,7 +182,7 @@ def flag(beats: Beats, shape: np.ndarray) -> pd.DataFrame:
     table = pd.DataFrame({"time_s": beats.time_s.round(3), "score": combined, "flagged": flagged,
                           "label": beats.labels, "shape_score": shape, "timing_score": timing, "flagged_by": by,
                           "rr_prev_s": beats.rr_prev, "rr_next_s": beats.rr_next, "rr_local_s": beats.rr_local})
-    return table if beats.labels is not None else table.drop(columns="label")
+    return table[[c for c in COLUMNS if beats.labels is not None or c != "label"]]
 
 
 def score_recording(run_dir: Path, path: str | Path, lead: str | None = None, fs: float | None = None,

@@ -61,9 +61,9 @@ def evidence(table: pd.DataFrame) -> Figure:
     groups = table["label"].replace("", "?") if "label" in table else table["flagged"].map({True: "flagged",
                                                                                            False: "not flagged"})
     for name in sorted(groups.unique(), key=lambda g: -(groups == g).sum()):
-        part = table[groups == name]
-        ax.scatter(part["timing_score"], part["shape_score"], s=10 if len(part) > 100 else 28, label=f"{name} ({len(part)})",
-                   alpha=0.6 if len(part) > 100 else 0.9)
+        part, many = table[groups == name], (groups == name).sum() > 100
+        ax.scatter(part["timing_score"], part["shape_score"], s=10 if many else 28, alpha=0.6 if many else 0.9,
+                   label=f"{name} ({len(part)})")
     ax.axvline(FLAG_Z, color="black", ls="--", lw=1)
     ax.axhline(FLAG_Z, color="black", ls="--", lw=1)
     ax.set(xlabel="timing: robust z of prematurity + pause", ylabel="shape: robust z of the detector's score",
