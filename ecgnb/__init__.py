@@ -2,7 +2,8 @@
 
 Modules, one job each (docs/design.md maps them): config, data, model, train, score, threshold,
 metrics, plots, runs (run folders), report (the notebooks into a run folder), pages (report pages),
-grid, cluster, sweep and study_table (studies), and cli. Notebooks import them by name.
+grid, cluster, sweep and study_table (studies), recording, heartbeats, synthetic and recording_plots
+(a continuous recording to flagged beats), and cli. Notebooks import them by name.
 """
 
 __version__ = "0.1.0"
