@@ -176,7 +176,7 @@ def folders() -> dict[str, Path]:
     """A fresh ``build/test_lab/``: the smoke profile's working copies, and a folder for a broken copy."""
     require_browser()
     shutil.rmtree(OUT, ignore_errors=True)
-    made = {"lab": lab.folder_for(PROFILE, OUT), "broken": OUT / "broken"}
+    made = {"lab": lab.folder_for(PROFILE, OUT), "broken": OUT / "broken", "changed": OUT / "changed"}
     for folder in made.values():
         lab.working_copies(PROFILE, folder, ROOT)
     return made
@@ -251,8 +251,8 @@ def label(index: int, cell) -> str:
 
 
 def summary_files(nb) -> list[str]:
-    """The files the Summary cell lists under "Files written to the run folder"."""
-    summary = next(c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## Summary"))
+    """The files the Recap cell lists under "Files written to the run folder"."""
+    summary = next(c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## Recap"))
     listed = summary.split("Files written to the run folder:", 1)[1].split("\n\n", 1)[0]
     return re.findall(r"`([\w/.-]+\.\w+)`", listed)
 
@@ -306,6 +306,32 @@ def test_run_all_cells_in_the_lab(name, folders, server, page, committed_before,
 @pytest.mark.slow
 def test_the_lab_left_the_committed_notebooks_alone(folders, committed_before):
     assert snapshot_notebooks() == committed_before, "a lab session changed notebooks/ (git status, file hashes)"
+
+
+@pytest.mark.slow
+def test_a_learner_changes_a_parameter_and_runs_again(folders, server, page, capsys):
+    """Run 01, edit its parameters cell in the browser, Run All again: the run starts over with the new value
+    (a note names what changed and what went), and 02 trains with it."""
+    path = folders["changed"] / "01_explore.ipynb"
+    run_all(page, server, path)
+    params = next(c.source for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    assert "overrides = {}" in params
+    page.locator(f"{CURRENT} .jp-CodeCell").nth(0).locator(".cm-content").click()
+    page.keyboard.press("Control+a")  # the text of the cell being edited
+    page.keyboard.insert_text(params.replace("overrides = {}", 'overrides = {"epochs": 1}'))  # no auto-closed braces
+    run_all(page, server, path)
+    screenshot(page, path, capsys)
+    nb = nbformat.read(path, as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "new parameters (epochs: 2 → 1): this run starts over; removed what the old ones produced (data.json, " \
+           "split.npz, figures/" in printed, printed
+    problems = problems_of(path, page, server)
+    assert not problems, "\n".join(problems)
+    run_all(page, server, folders["changed"] / "02_train.ipynb")
+    problems = problems_of(folders["changed"] / "02_train.ipynb", page, server)
+    assert not problems, "\n".join(problems)
+    assert runs.load_config(folders["changed"]).epochs == 1
+    assert (folders["changed"] / runs.HISTORY).read_text().count("\n") == 1 + 2  # header, 1 epoch × 2 members
 
 
 @pytest.mark.slow
