@@ -1,9 +1,11 @@
 """``make lab``: JupyterLab on working copies of the notebooks, so a lab session never changes the committed ones.
 
-``make lab [PARAMS=params/smoke.yaml]`` copies ``notebooks/*.ipynb`` without their outputs into the run folder
-``reports/lab-<profile>/`` and opens JupyterLab there: the copies run in that folder (``run_dir = "."``) with that
-profile, and autosave writes only there (git-ignored). ``make lab-dev`` opens the committed notebooks themselves,
-for editing them (they use ``reports/lab/`` and ``params/default.yaml``, as nbval does).
+``make lab [PARAMS=params/smoke.yaml]`` copies notebooks 01–05 without their outputs into the run folder
+``reports/lab-<profile>/``, and ``06_recording`` into a run folder of its own, ``reports/lab-<profile>/recording/``
+(its ``model.pt`` is not 02's), then opens JupyterLab on the first: each copy runs in its own folder
+(``run_dir = "."``) with that profile, and autosave writes only there (git-ignored). ``make lab-dev`` opens the
+committed notebooks themselves, for editing them (they use ``reports/lab/`` and ``params/default.yaml``, as nbval
+does).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ecgnb import runs
 from ecgnb.errors import EcgnbError
 
 PREFIX = "lab-"  # reports/lab-<profile>/: one run folder per profile, so a folder never mixes two
+RECORDING_DIR = "recording"  # 06_recording's own run folder inside the profile's: its model.pt is not 02's
 
 
 def folder_for(params_file: Path, reports_dir: Path) -> Path:
@@ -26,23 +29,31 @@ def folder_for(params_file: Path, reports_dir: Path) -> Path:
     return reports_dir / f"{PREFIX}{params_file.stem}"
 
 
+def copies_in(folder: Path) -> dict[str, Path]:
+    """Each notebook's working copy: 01–05 in ``folder``, ``06_recording`` in ``folder/recording/``."""
+    copies = {name: folder / f"{name}.ipynb" for name in runs.NOTEBOOKS}
+    copies[runs.RECORDING_NOTEBOOK] = folder / RECORDING_DIR / f"{runs.RECORDING_NOTEBOOK}.ipynb"
+    return copies
+
+
 def working_copies(params_file: Path, folder: Path, root: Path) -> list[Path]:
-    """Copy each committed notebook into ``folder`` (outputs cleared, parameters pointing at ``folder`` and
-    ``params_file``, a first-cell note saying so); a copy already there is the learner's and stays."""
+    """Copy each committed notebook to its place in ``folder`` (:func:`copies_in`; outputs cleared, parameters
+    pointing at the copy's folder and ``params_file``, a first-cell note saying so); a copy already there is the
+    learner's and stays."""
     import nbformat
 
     if not params_file.is_file():
         raise EcgnbError(f"{params_file}: no such parameters file (see {root / 'params'}/)")
-    folder.mkdir(parents=True, exist_ok=True)
-    shown_folder, profile = _shown(folder, root), _shown(params_file, root)
-    values = {"run_dir": (".", f"this notebook's folder, {shown_folder}/, is the run folder"),
-              "params_file": (os.path.relpath(params_file.resolve(), folder.resolve()),
-                              f"the profile, {profile} (make lab PARAMS=... chooses it)")}
+    profile = _shown(params_file, root)
     made = []
-    for name in runs.NOTEBOOKS:
-        target = folder / f"{name}.ipynb"
+    for name, target in copies_in(folder).items():
         if target.exists():
             continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shown_folder = _shown(target.parent, root)
+        values = {"run_dir": (".", f"this notebook's folder, {shown_folder}/, is the run folder"),
+                  "params_file": (os.path.relpath(params_file.resolve(), target.parent.resolve()),
+                                  f"the profile, {profile} (make lab PARAMS=... chooses it)")}
         nb = nbformat.read(root / "notebooks" / f"{name}.ipynb", as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "code":
@@ -100,8 +111,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         except EcgnbError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
-        kept = len(runs.NOTEBOOKS) - len(made)
-        print(f"lab: working copies in {_shown(folder, root)}/ with {_shown(args.params, root)}"
+        kept = len(copies_in(folder)) - len(made)
+        print(f"lab: working copies in {_shown(folder, root)}/ (06_recording in {RECORDING_DIR}/, a run folder of its "
+              f"own) with {_shown(args.params, root)}"
               + (f" ({kept} kept from an earlier session; delete the folder for fresh ones)" if kept else ""))
     cmd = command(folder)
     os.execv(cmd[0], cmd)

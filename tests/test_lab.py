@@ -1,9 +1,10 @@
 """The lab as a reader meets it: JupyterLab on ``make lab``'s working copies, driven in headless Chromium.
 
-Each notebook is opened and run with Run → Run All Cells, in order, on the smoke profile. Per notebook:
-no error and no stderr output (no red block: no traceback, warning or widget message such as
-"IProgress not found"), every figure cell shows an image, the kernel is this environment's python, and
-the run folder holds the files the notebook's Summary lists. Afterwards ``notebooks/`` is unchanged.
+Each notebook is opened and run with Run → Run All Cells, in order, on the smoke profile (06_recording last,
+in its own run folder ``recording/``, on the synthetic recording). Per notebook: no error and no stderr output
+(no red block: no traceback, warning or widget message such as "IProgress not found"), every figure cell
+shows an image, the kernel is this environment's python, and the run folder holds the files the notebook's
+Recap lists (06_recording: its beats.csv, model.pt and figures). Afterwards ``notebooks/`` is unchanged.
 A screenshot of each notebook lands in ``build/test_lab/`` (named in the output). nbval and papermill
 execute through nbclient; only this test sees what JupyterLab shows.
 """
@@ -23,9 +24,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import nbformat
+import pandas as pd
 import pytest
 
 from ecgnb import lab, runs
@@ -39,6 +41,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 NOTEBOOK_SECONDS = 300  # Run All of one notebook: 02_train took 27-51 s on 2 busy cores; headroom for busier ones
 STDERR = "application/vnd.jupyter.stderr"
+LAB_NOTEBOOKS = (*runs.NOTEBOOKS, runs.RECORDING_NOTEBOOK)  # what make lab copies, in the order a class runs them
+RECORDING_WRITES = (runs.BEATS, runs.CHECKPOINT, *(f"{runs.FIGURES}/recording_{n}.png"  # 06 has no Recap to list them
+                                                   for n in ("evidence", "flagged", "strip_shape", "strip_timing")))
 
 
 # ---------------------------------------------------------------- make lab's working copies (no browser)
@@ -47,17 +52,18 @@ STDERR = "application/vnd.jupyter.stderr"
 def test_working_copies_run_in_their_folder_with_the_profile_and_no_outputs(tmp_path):
     folder = lab.folder_for(PROFILE, tmp_path)
     assert folder == tmp_path / "lab-smoke"
-    assert [p.name for p in lab.working_copies(PROFILE, folder, ROOT)] == [f"{n}.ipynb" for n in runs.NOTEBOOKS]
-    for name in runs.NOTEBOOKS:
-        nb = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+    expected = [folder / f"{n}.ipynb" for n in runs.NOTEBOOKS] + [folder / "recording" / "06_recording.ipynb"]
+    assert lab.working_copies(PROFILE, folder, ROOT) == expected
+    for path in expected:
+        nb = nbformat.read(path, as_version=4)
         assert not any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code")
-        assert f"profile `params/smoke.yaml`, run folder `{folder}/`" in nb.cells[0].source
+        assert f"profile `params/smoke.yaml`, run folder `{path.parent}/`" in nb.cells[0].source
         params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         values: dict = {}
         exec(params.source, values)
         assert values["run_dir"] == "."
-        if name == "01_explore":
-            assert (folder / values["params_file"]).resolve() == PROFILE.resolve() and values["overrides"] == {}
+        if path.stem in ("01_explore", "06_recording"):  # a run's first notebook: the profile, from its own folder
+            assert (path.parent / values["params_file"]).resolve() == PROFILE.resolve() and values["overrides"] == {}
 
 
 def test_a_learners_copy_stays_and_a_missing_profile_is_one_line(tmp_path):
@@ -216,13 +222,23 @@ CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the tab on 
 
 def open_notebook(page, server: Lab, path: Path) -> None:
     """Open ``path`` as a learner does: by a double click in the file browser when it shows the notebook's
-    folder (a new tab; JupyterLab is not loaded again), else by its address, which loads JupyterLab."""
+    folder, or its parent (a double click on the folder first) (a new tab; JupyterLab is not loaded again), else
+    by its address, which loads JupyterLab."""
     relative = path.relative_to(OUT).as_posix()
-    listed = page.locator(".jp-FileBrowser .jp-DirListing-itemText").get_by_text(path.name, exact=True)
     crumbs = page.locator(".jp-FileBrowser .jp-BreadCrumbs")
-    if (crumbs.count() == 1 and listed.count() == 1  # a file browser (none before the first load), this folder's
-            and crumbs.inner_text().strip().rstrip("/").split("/")[-1].strip() == path.parent.name):
-        listed.dblclick()
+
+    def listed(name: str):
+        return page.locator(".jp-FileBrowser .jp-DirListing-itemText").get_by_text(name, exact=True)
+
+    def shows(folder: Path) -> bool:  # a file browser (none before the first load) on this folder
+        return crumbs.count() == 1 and crumbs.inner_text().strip().rstrip("/").split("/")[-1].strip() == folder.name
+
+    if shows(path.parent.parent) and listed(path.parent.name).count() == 1:
+        listed(path.parent.name).dblclick()
+        crumbs.filter(has_text=re.compile(rf"{re.escape(path.parent.name)}/?\s*$")).wait_for(timeout=30_000)
+        listed(path.name).wait_for(timeout=30_000)
+    if shows(path.parent) and listed(path.name).count() == 1:
+        listed(path.name).dblclick()
     else:
         page.goto(f"{server.url}/lab/tree/{relative}?reset&token={server.token}")
     page.locator(".lm-TabBar-tab.jp-mod-current", has_text=path.name).wait_for(timeout=120_000)  # a busy machine
@@ -257,8 +273,9 @@ def summary_files(nb) -> list[str]:
     return re.findall(r"`([\w/.-]+\.\w+)`", listed)
 
 
-def problems_of(path: Path, page, server: Lab) -> list[str]:
-    """What is wrong with the notebook the lab just ran and saved at ``path``, one line each."""
+def problems_of(path: Path, page, server: Lab, written: Sequence[str] | None = None) -> list[str]:
+    """What is wrong with the notebook the lab just ran and saved at ``path``, one line each; ``written``: the
+    files it must leave in its folder (default: those its Recap lists)."""
     name = path.stem
     nb = nbformat.read(path, as_version=4)
     found = []
@@ -280,9 +297,9 @@ def problems_of(path: Path, page, server: Lab) -> list[str]:
         if kernel != nb.metadata.kernelspec.name or prefix != sys.prefix:
             found.append(f"{name}: kernel {kernel!r} runs the python of {prefix}, not this environment's {sys.prefix}")
         server.api(f"sessions/{session['id']}", method="DELETE")  # its kernel's memory back for the next one
-    missing = [f for f in summary_files(nb) if not (path.parent / f).is_file()]
+    missing = [f for f in (summary_files(nb) if written is None else written) if not (path.parent / f).is_file()]
     if missing:
-        found.append(f"{name}: the run folder lacks what its Summary lists: {', '.join(missing)}")
+        found.append(f"{name}: the run folder lacks {', '.join(missing)}")
     return found
 
 
@@ -294,13 +311,25 @@ def screenshot(page, path: Path, capsys) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", runs.NOTEBOOKS)
+@pytest.mark.parametrize("name", LAB_NOTEBOOKS)
 def test_run_all_cells_in_the_lab(name, folders, server, page, committed_before, capsys):
-    path = folders["lab"] / f"{name}.ipynb"
+    path = lab.copies_in(folders["lab"])[name]
+    recording = name == runs.RECORDING_NOTEBOOK
+    before = run_files(folders["lab"])
     run_all(page, server, path)
     screenshot(page, path, capsys)
-    problems = problems_of(path, page, server)
+    problems = problems_of(path, page, server, RECORDING_WRITES if recording else None)
     assert not problems, "\n".join(problems)
+    if recording:  # the lesson (the synthetic recording's A and V beats all flagged), in a run folder of its own
+        beats = pd.read_csv(path.parent / runs.BEATS, keep_default_na=False)
+        assert set(beats["label"]) == {"N", "A", "V"} and beats.loc[beats["label"] != "N", "flagged"].all()
+        assert run_files(folders["lab"]) == before, "06_recording changed what 01–05 wrote"
+
+
+def run_files(folder: Path) -> dict[str, str]:
+    """The hash of each file 01–05 wrote in ``folder`` (notebooks and 06's ``recording/`` left out)."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+            if p.is_file() and p.suffix != ".ipynb" and lab.RECORDING_DIR not in p.relative_to(folder).parts}
 
 
 @pytest.mark.slow
