@@ -95,7 +95,7 @@ def open_run(run_dir: str | Path, params_file: str | Path | None = None,
     return wanted
 
 
-DERIVED = (DATA_INFO, SPLIT, CHECKPOINT, HISTORY, LOSSES, THRESHOLD, METRICS, PROGRESS)  # what a run's notebooks write
+DERIVED = (DATA_INFO, SPLIT, CHECKPOINT, HISTORY, LOSSES, THRESHOLD, METRICS, BEATS, PROGRESS)  # what notebooks write
 
 
 def start_over(run_dir: Path) -> list[str]:
