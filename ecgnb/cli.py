@@ -25,6 +25,7 @@ from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from ecgnb.report import check_name, say
 
+RECORDING_SUFFIXES = (".edf", *config.SAMPLE_SUFFIXES)  # besides WFDB records, named without extension
 PATH_KEYS = ("data_path", "checkpoint", "recording")  # made absolute here: the notebooks run in the run folder
 
 
@@ -159,6 +160,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else None
     detect.check_out(out, args.force)  # before any work
+    suffix = Path(args.file).suffix.lower()
+    if suffix not in (*datasets.FORMATS, *RECORDING_SUFFIXES) and not Path(f"{args.file}.hea").is_file():
+        raise EcgnbError(f"{args.file}: unknown file format {suffix!r}; pass beats ({', '.join(datasets.FORMATS)}) "
+                         f"or a recording (a WFDB record without extension, {', '.join(RECORDING_SUFFIXES)})")
     if args.fs is not None or args.lead is not None or not datasets.is_beat_file(args.file):
         return score_recording(args, out)
     run_dir = find_run(args.run, reports_root(args.reports, runs.repo_root()))

@@ -20,14 +20,13 @@ beat would get). Each component is divided by its typical value on the training 
 and multiplied by the shape's, so none drowns the others whatever the data's scale, and
 score = shape + ``distance_weight`` × distance + ``spectrum_weight`` × spectrum; both weights 0
 is the autoencoder alone. The detector sizes itself to the data
-(:func:`sized`): the LSTMs walk at most :data:`MAX_LSTM_STEPS` steps, a batch is never larger than
+(:func:`sized`): the LSTMs walk at most ``model.MAX_STEPS`` (70) steps, a batch is never larger than
 the training set, and each member takes at least ``min_steps`` optimizer steps, so a class of ten
 beats trains as long as ECG5000's thousands.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +38,10 @@ from sklearn.neighbors import NearestNeighbors
 from ecgnb import config, score, train
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
-from ecgnb.model import Ensemble, as_sequences
+from ecgnb.model import Ensemble, as_sequences, downsample_for
 
-MAX_LSTM_STEPS = 70  # ``downsample: null`` averages longer beats down to at most this many LSTM steps
-COLUMNS = ("shape", "distance", "score")  # what :meth:`Detector.score_parts` returns
+
+COLUMNS = ("shape", "distance", "spectrum", "score")  # what :meth:`Detector.score_parts` returns, in order
 
 
 class NotFittedError(EcgnbError):
@@ -52,7 +51,7 @@ class NotFittedError(EcgnbError):
 def sized(cfg: Config, n: int, seq_len: int) -> Config:
     """``cfg`` with the sizes this data needs: ``downsample`` (null: ⌈T / 70⌉), a batch of at most ``n`` beats,
     and enough epochs for ``min_steps`` optimizer steps per member (never fewer than ``epochs``)."""
-    downsample = cfg.downsample or max(1, math.ceil(seq_len / MAX_LSTM_STEPS))
+    downsample = cfg.downsample or downsample_for(seq_len)
     batch = min(cfg.batch_size, n)
     steps_per_epoch = -(-n // batch)
     epochs = min(config.MAX_EPOCHS, max(cfg.epochs, -(-cfg.min_steps // steps_per_epoch)))

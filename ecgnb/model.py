@@ -29,6 +29,14 @@ from torch.nn import functional as F
 from ecgnb.errors import EcgnbError
 
 
+MAX_STEPS = 70  # the most steps the LSTMs walk when the downsampling is left to the beat's length
+
+
+def downsample_for(seq_len: int) -> int:
+    """The window that averages a beat of ``seq_len`` samples down to at most :data:`MAX_STEPS` LSTM steps."""
+    return max(1, -(-seq_len // MAX_STEPS))
+
+
 class InputShapeError(EcgnbError):
     """Sequences of another length or feature count than the model was built for."""
 

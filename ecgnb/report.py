@@ -441,14 +441,15 @@ def refresh_notebooks(root: Path) -> int:
     from ecgnb import reference
 
     folder = root / "notebooks"
-    lab = root / "reports" / "lab"
-    if lab.exists():
-        shutil.rmtree(lab)  # the notebooks' own scratch run: start it afresh with the current defaults
+    lab, recording = root / "reports" / "lab", root / "reports" / "lab-recording"
+    for scratch in (lab, recording):  # the notebooks' own scratch runs: start them afresh with the current defaults
+        if scratch.exists():
+            shutil.rmtree(scratch)
     saved_env = kernel_env(root, lab / runs.PROGRESS)
     try:
         for i, nb in enumerate(runs.NOTEBOOKS, 1):
             refresh_notebook(folder / f"{nb}.ipynb", f"[{i}/{len(runs.NOTEBOOKS)}]", lab)
-        refresh_notebook(folder / f"{runs.RECORDING_NOTEBOOK}.ipynb", "[recording]", root / "reports" / "lab-recording")
+        refresh_notebook(folder / f"{runs.RECORDING_NOTEBOOK}.ipynb", "[recording]", recording)
         reference.write(lab, folder / reference.REFERENCE)
     finally:
         restore_env(saved_env)

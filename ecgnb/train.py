@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ecgnb import __version__, score
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
-from ecgnb.model import Ensemble, RecurrentAutoencoder, as_sequences
+from ecgnb.model import Ensemble, RecurrentAutoencoder, as_sequences, downsample_for
 from ecgnb.progress import Reporter
 
 # A reused checkpoint must match the run on these: the seed decides which normals it trained
@@ -62,7 +62,7 @@ def build_model(cfg: Config, seq_len: int = 140, n_features: int = 1) -> Ensembl
     for k in range(cfg.members):
         seed_everything(member_seed(cfg, k))
         member = RecurrentAutoencoder(seq_len=seq_len, n_features=n_features, embedding_dim=cfg.embedding_dim,
-                                      downsample=cfg.downsample)
+                                      downsample=cfg.downsample or downsample_for(seq_len))
         if cfg.lstm_init == "chrono":
             member.chrono_init_()
         members.append(member)

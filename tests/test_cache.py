@@ -41,9 +41,18 @@ AFTER = {"data_path": "/elsewhere/ECG5000.zip", "threshold_rule": "val_best_f1",
          "spectrum_weight": 0.0}
 
 
+RECORDING = {"recording": "other.csv", "fs": 500.0, "lead": "b"}  # checked together: each needs the others
+
+
 def test_every_parameter_is_either_a_key_part_or_acts_after_training():
-    assert set(OTHER) | set(AFTER) == {f.name for f in dataclasses.fields(Config)}
+    assert set(OTHER) | set(AFTER) | set(RECORDING) == {f.name for f in dataclasses.fields(Config)}
     assert set(AFTER) == set(cache.AFTER_TRAINING)
+
+
+@pytest.mark.parametrize("name", sorted(RECORDING))
+def test_another_recording_lead_or_rate_changes_the_key(name):
+    base = CFG.replace(recording="r.csv", fs=250.0, lead="a")
+    assert cache.key(base.replace(**{name: RECORDING[name]}), tiny_split()) != cache.key(base, tiny_split())
 
 
 @pytest.mark.parametrize("name", sorted(OTHER))
