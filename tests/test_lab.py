@@ -209,7 +209,8 @@ def snapshot_notebooks() -> tuple[str, dict[str, str]]:
     """``git status`` of notebooks/ and the hash of every file there."""
     status = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "notebooks/"],
                             capture_output=True, text=True, check=True).stdout
-    return status, {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((ROOT / "notebooks").iterdir())}
+    return status, {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                    for p in sorted((ROOT / "notebooks").iterdir()) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
