@@ -33,9 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.neighbors import NearestNeighbors
 
-from ecgnb import config, score, train
+from ecgnb import baseline, config, score, train
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from ecgnb.model import Ensemble, as_sequences, downsample_for
@@ -152,12 +151,8 @@ class Detector:
 
     def _nearest(self, reference: np.ndarray, x: np.ndarray, leave_one_out: bool) -> np.ndarray:
         """Mean Euclidean distance from each row of ``x`` to its ``distance_k`` nearest rows of ``reference``."""
-        skip = int(leave_one_out)
-        k = min(self.config_.distance_k, len(reference) - skip)
-        if k < 1:
-            return np.zeros(len(x))
-        distances, _ = NearestNeighbors(n_neighbors=k + skip).fit(reference).kneighbors(x)
-        return distances[:, skip:].mean(axis=1)
+        k = min(self.config_.distance_k, len(reference) - int(leave_one_out))
+        return baseline.knn_distance(reference, x, k, exclude_self=leave_one_out) if k >= 1 else np.zeros(len(x))
 
     def _reference_beats(self) -> np.ndarray:
         return self.reference_.reshape(len(self.reference_), self.model_.seq_len, self.model_.n_features)
