@@ -64,13 +64,13 @@ mutation: $(TESTENV)  ## mutmut over the verdict code (threshold, metrics, score
 	$(BIN)/python tests/mutation.py
 
 lab: setup  ## JupyterLab on working copies of the notebooks in reports/lab-<profile>/ (PARAMS=params/smoke.yaml: a quick class)
-	$(BIN)/python -m ecgnb.lab --params $(PARAMS)
+	$(BIN)/python -m ecgnb.runner.lab --params $(PARAMS)
 
 lab-dev: setup  ## JupyterLab on the committed notebooks, to edit them (review `git diff notebooks/`, then `make notebooks`)
-	$(BIN)/python -m ecgnb.lab --dev
+	$(BIN)/python -m ecgnb.runner.lab --dev
 
 notebooks: setup  ## re-execute the committed notebooks in place and record them as the reference run
-	$(BIN)/python -m ecgnb refresh-notebooks
+	$(BIN)/ecgnb refresh-notebooks
 
 clean:  ## remove the virtual environment and every rendered run
 	rm -rf $(VENV) build/mutation reports/*/ reports/index.* reports/compare.*

@@ -30,8 +30,10 @@ from benchmarks import one_class_table as table
 from benchmarks import one_class_tasks as tasks
 from benchmarks.one_class_tasks import DETECTORS, GROUPS, SEEDED, Task
 from benchmarks.study_speed import cpu_name
-from ecgnb import cluster, config, datasets, report, runs
-from ecgnb.cli import Parser, find_params_file
+from ecgnb import config, datasets, runs
+from ecgnb.errors import one_line
+from ecgnb.runner import cluster, messages
+from ecgnb.runner.cli import Parser, find_params_file
 from ecgnb.errors import EcgnbError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +149,7 @@ class TaskProgress(cluster.Progress):
                    for name, since in self.running.items())
         busy = self.ended | set(self.running)
         left += sum(means.get(t.group, mean) for t in self.todo if t.name not in busy)
-        return f" · about {cluster.clock(left / self.slots)} left"
+        return f" · about {messages.clock_time(left / self.slots)} left"
 
 
 def name_group(planned: Sequence[Task], name: str) -> str:
@@ -188,7 +190,7 @@ def execute(client: Any, todo: Sequence[Task], folder: Path, results: dict[str, 
             try:
                 result = item.result()
             except Exception as err:  # noqa: BLE001 - a failed task fails alone; the table shows the set incomplete
-                failures[task.name] = f"{type(err).__name__}: {report.one_line(err)}"
+                failures[task.name] = f"{type(err).__name__}: {one_line(err)}"
                 progress.finished(task.name, False, None, f": {failures[task.name]}")
                 continue
             runs.write_json(task_file(folder, task), result)
@@ -215,7 +217,7 @@ def run_tasks(todo: Sequence[Task], folder: Path, results: dict[str, dict], work
     except KeyboardInterrupt:
         say(f"interrupted: finished tasks are kept in {folder}; the same command resumes the rest")
         raise
-    took = cluster.clock(time.perf_counter() - start)
+    took = messages.clock_time(time.perf_counter() - start)
     say(f"{len(todo) - len(failures)} task(s) done, {len(failures)} failed in {took}")
     return failures
 
@@ -233,11 +235,11 @@ def notes_by_set(planned: Sequence[Task], results: Mapping[str, Mapping[str, Any
     return notes
 
 
-def main(argv: Sequence[str] | None = None, say: Callable[[str], None] = report.say) -> int:
+def main(argv: Sequence[str] | None = None, say: Callable[[str], None] = messages.say) -> int:
     """The benchmark: 0; 1 when a task failed or the 1-NN check did; 2 after a user error."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    return report.guarded(lambda: benchmark(args, argv, say))
+    return messages.guarded(lambda: benchmark(args, argv, say))
 
 
 def benchmark(args: Any, argv: Sequence[str], say: Callable[[str], None]) -> int:

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from benchmarks.one_class_tasks import GROUPS, Task
-from ecgnb import pages
+from ecgnb.runner import pages
 from ecgnb.errors import EcgnbError
 
 PUBLISHED = Path(__file__).with_name("one_class_published.csv")

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from ecgnb import runs
+from ecgnb.runner import places, run_state
 
 PERTURBATIONS = {"native": {}, "one-thread": {"OMP_NUM_THREADS": "1"},
                  "no-vector-kernels": {"ATEN_CPU_CAPABILITY": "default"},
@@ -52,11 +53,11 @@ def perturbation(name: str) -> tuple[dict[str, str], list[str]]:
 def render(run: str, seed: int, name: str, args: argparse.Namespace) -> dict:
     """One report (skipped when complete); its key results."""
     run_dir = Path(args.reports) / run
-    if not (run_dir / runs.STATUS).is_file() or runs.read_status(run_dir).get("status") != "complete":
+    if not (run_dir / runs.STATUS).is_file() or run_state.read_status(run_dir).get("status") != "complete":
         env, params = perturbation(name)
         files = [a for f in args.file for a in ("-f", f)]
         extra = [a for key, value in args.param for a in ("-p", key, value)]
-        command = [sys.executable, "-m", "ecgnb", "run", *files, *extra, "-p", "seed", str(seed), *params,
+        command = [sys.executable, "-m", "ecgnb.runner", "run", *files, *extra, "-p", "seed", str(seed), *params,
                    "--name", run, "--reports", args.reports, "--force", "--no-cache"]  # every cell trains
         print(f"{run}: {' '.join(f'{k}={v}' for k, v in env.items())} {' '.join(command[3:])}", flush=True)
         start = time.perf_counter()
@@ -69,10 +70,10 @@ def render(run: str, seed: int, name: str, args: argparse.Namespace) -> dict:
 
 def results_of(run_dir: Path, seed: int, name: str) -> dict:
     """The values the grid compares, from a finished run folder."""
-    from ecgnb import reference
+    from ecgnb.runner import reference
 
     r = reference.results(run_dir)
-    info = runs.read_status(run_dir)
+    info = run_state.read_status(run_dir)
     train_s = info["notebooks"]["02_train"]["seconds"]
     return {"seed": seed, "perturbation": name, "kept_epoch": r["kept_epoch"], "roc_auc": r["roc_auc"],
             "balanced_accuracy": r["balanced_accuracy"], "threshold": r["threshold"],
@@ -135,7 +136,7 @@ def table(rows: list[dict]) -> str:
 def result_spread(rows: list[dict]) -> str:
     """Per split seed, every result the notebook CI compares: its value in the native run, the range over
     the seed's runs, the largest distance from the native run, and the CI's tolerance."""
-    from ecgnb.reference import TOLERANCES
+    from ecgnb.runner.reference import TOLERANCES
 
     lines = []
     for seed in sorted({r["seed"] for r in rows}):
@@ -164,9 +165,9 @@ def main() -> None:
     parser.add_argument("--perturb", nargs="+", default=list(DEFAULT_PERTURB), metavar="NAME",
                         help=f"perturbations (default: {' '.join(DEFAULT_PERTURB)})")
     parser.add_argument("--name", default="grid", help="run folders NAME-s<seed>-<perturbation>; table NAME.md")
-    parser.add_argument("--reports", default=str(runs.repo_root() / "reports" / "grids"), help="where runs go")
+    parser.add_argument("--reports", default=str(places.repo_root() / "reports" / "grids"), help="where runs go")
     args = parser.parse_args()
-    args.file = args.file or [str(runs.repo_root() / "params" / "default.yaml")]
+    args.file = args.file or [str(places.repo_root() / "params" / "default.yaml")]
     for name in args.perturb:
         perturbation(name)  # every name checked before the first run
     rows = [render(f"{args.name}-s{seed}-{name}", seed, name, args) for seed in args.seeds for name in args.perturb]

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ecgnb import cluster, runs
+from ecgnb import runs
+from ecgnb.runner import cluster, run_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,7 @@ def cpu_name() -> str:
 def timed_study(name: str, workers: int, threads: int, seeds: Sequence[int], reports: Path,
                 extra: Sequence[str]) -> float:
     """Wall seconds of one ``ecgnb study`` (fresh runs: --force); its progress goes to our stderr."""
-    argv = [sys.executable, "-m", "ecgnb", "study", "--name", name, "--seeds", *map(str, seeds),
+    argv = [sys.executable, "-m", "ecgnb.runner", "study", "--name", name, "--seeds", *map(str, seeds),
             "--workers", str(workers), "--threads-per-run", str(threads), "--force", "--reports", str(reports), *extra]
     start = time.perf_counter()
     done = subprocess.run(argv, stdout=subprocess.DEVNULL, cwd=ROOT)
@@ -46,7 +47,7 @@ def timed_study(name: str, workers: int, threads: int, seeds: Sequence[int], rep
 
 def run_seconds(reports: Path, study: str) -> dict[str, float]:
     """Each run's own time (run.json) in a study."""
-    return {p.name: runs.read_status(p)["seconds"] for p in sorted(reports.glob(f"{study}-*"))
+    return {p.name: run_state.read_status(p)["seconds"] for p in sorted(reports.glob(f"{study}-*"))
             if (p / runs.STATUS).is_file()}
 
 

@@ -22,7 +22,8 @@ from typing import Sequence
 import pandas as pd
 
 from benchmarks.study_speed import cpu_name
-from ecgnb import data, reference, runs
+from ecgnb import data, runs
+from ecgnb.runner import places, reference, run_state
 
 # The default recipe before the current one, value for value: 3 members × 27 epochs on every sample.
 PREVIOUS = {"embedding_dim": 32, "downsample": 1, "members": 3, "epochs": 27, "batch_size": 16, "lr": 0.004}
@@ -31,7 +32,7 @@ PREVIOUS = {"embedding_dim": 32, "downsample": 1, "members": 3, "epochs": 27, "b
 def render(name: str, seed: int, overrides: dict[str, object], reports: Path) -> dict[str, float]:
     """One full report, timed from outside; what the table shows of it."""
     extra = [a for key, value in overrides.items() for a in ("-p", key, str(value))]
-    command = [sys.executable, "-m", "ecgnb", "run", *extra, "-p", "seed", str(seed), "--name", name,
+    command = [sys.executable, "-m", "ecgnb.runner", "run", *extra, "-p", "seed", str(seed), "--name", name,
                "--reports", str(reports), "--force", "--no-cache"]
     print(f"{name}: {' '.join(command[2:])}", flush=True)
     start = time.perf_counter()
@@ -48,7 +49,7 @@ def measured(run_dir: Path, wall: float) -> dict[str, float]:
     history = pd.read_csv(run_dir / runs.HISTORY)
     train_beats = data.load_split(run_dir / runs.SPLIT).train.shape[0]
     r = reference.results(run_dir)
-    return {"report_s": wall, "train_s": runs.read_status(run_dir)["notebooks"]["02_train"]["seconds"],
+    return {"report_s": wall, "train_s": run_state.read_status(run_dir)["notebooks"]["02_train"]["seconds"],
             "member_epochs": len(history), "steps": len(history) * math.ceil(train_beats / cfg.batch_size),
             "roc_auc": r["roc_auc"], "balanced_accuracy": r["balanced_accuracy"]}
 
@@ -68,7 +69,7 @@ def table(rows: dict[str, dict[str, float]]) -> str:
 def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=42, help="split seed of both runs (default 42)")
-    parser.add_argument("--reports", default=str(runs.repo_root() / "reports" / "time-to-quality"))
+    parser.add_argument("--reports", default=str(places.repo_root() / "reports" / "time-to-quality"))
     args = parser.parse_args(argv)
     reports = Path(args.reports)
     print(f"CPU: {cpu_name()}", flush=True)

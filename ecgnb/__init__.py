@@ -1,9 +1,10 @@
-"""ecgnb: detect abnormal heartbeats in ECG5000 with an LSTM autoencoder.
+"""ecgnb: detect abnormal heartbeats with an LSTM autoencoder, the library the notebooks import.
 
-Modules, one job each (docs/design.md maps them): config, data, model, train, score, threshold,
-metrics, plots, runs (run folders), report (the notebooks into a run folder), pages (report pages),
-grid, cluster, sweep and study_table (studies), recording, heartbeats, synthetic and recording_plots
-(a continuous recording to flagged beats), and cli. Notebooks import them by name.
+The data (data, datasets), the split, the model (model), training (train), the score (score,
+detector, detect), thresholds (threshold), metrics, the k-NN baseline (baseline), figures (plots),
+recordings (recording, heartbeats, synthetic, recording_plots), the parameters (config, paramdoc)
+and the run folder the notebooks hand their files through (runs). What renders and serves the
+notebooks lives in :mod:`ecgnb.runner`, which this library never imports.
 """
 
 __version__ = "0.1.0"

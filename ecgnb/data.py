@@ -27,7 +27,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ecgnb.errors import EcgnbError
+from ecgnb.errors import EcgnbError, one_line
 
 GDRIVE_ID = "16MIleqoIr1vYxlGk4GKnGmrsCPuWkkpT"
 UCR_URL = "https://www.timeseriesclassification.com/aeon-toolkit/ECG5000.zip"
@@ -113,7 +113,7 @@ def _download(log: Callable[[str], None]) -> Path:
             with _staging() as staging:
                 folder = _fill_cache(fetch(staging), staging, name)
         except Exception as err:  # noqa: BLE001 - any failure of one source moves on to the next
-            reason = _one_line(err) if isinstance(err, DataError) else f"{type(err).__name__}: {_one_line(err)}"
+            reason = one_line(err) if isinstance(err, DataError) else f"{type(err).__name__}: {one_line(err)}"
             failures.append(f"{name}: failed: {reason}")
             log(failures[-1])
             continue
@@ -214,7 +214,7 @@ def _extract(zip_path: Path, dest: Path, name: str) -> tuple[Path, Path]:
                 with zf.open(members[member]) as src, (dest / member).open("wb") as dst:
                     _copy_capped(src, dst, f"{name}: {member}")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError) as err:
-        raise DataError(f"{name}: damaged zip archive ({_one_line(err)}); get a fresh copy") from None
+        raise DataError(f"{name}: damaged zip archive ({one_line(err)}); get a fresh copy") from None
     return dest / train, dest / test
 
 
@@ -321,7 +321,7 @@ def _read_file(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
         values, targets = _parse_tsv(path) if is_tsv else _parse_arff(text)
     except Exception as err:  # noqa: BLE001 - the row scan below names the precise problem
         _diagnose(path, name, text, is_tsv)
-        raise _damaged(path, name, f"cannot be parsed ({type(err).__name__}: {_one_line(err)[:120]})") from None
+        raise _damaged(path, name, f"cannot be parsed ({type(err).__name__}: {one_line(err)[:120]})") from None
     bad = values.shape[1:] != (SEQ_LEN,) or not np.isfinite(values).all() \
         or not np.isin(targets, list(LABEL_COUNTS)).all()
     if len(values) and bad:
@@ -395,10 +395,6 @@ def _is_finite(field: str) -> bool:
 def _damaged(path: Path, name: str, problem: str) -> DataError:
     fix = f"re-download it (delete {cache_dir()})" if path.parent == cache_dir() else "get a good copy"
     return DataError(f"{name}: {problem}; the file is damaged — {fix}")
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
 
 
 # ---------------------------------------------------------------- loading
@@ -573,7 +569,7 @@ def load_split(path: str | Path) -> Split:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in _SPLIT_FIELDS}
     except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not a readable split file ({_one_line(err)}); delete it and split again") from None
+        raise DataError(f"{path}: not a readable split file ({one_line(err)}); delete it and split again") from None
     n = len(arrays["anomalies"])
     if len(arrays["anomaly_targets"]) != n or arrays["val_anomaly_mask"].shape != (n,) \
             or arrays["val_anomaly_mask"].dtype != bool:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ecgnb import data
 from ecgnb.data import DataError
+from ecgnb.errors import one_line
 
 ECG5000 = "ECG5000"  # the default data set, fetched and verified by ecgnb.data
 FORMATS = (".csv", ".tsv", ".arff", ".npz")
@@ -152,7 +153,7 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - any parser's failure gets the same one-line form
-        raise DataError(f"{path}: cannot be read as {suffix} ({type(err).__name__}: {data._one_line(err)[:160]}); "
+        raise DataError(f"{path}: cannot be read as {suffix} ({type(err).__name__}: {one_line(err)[:160]}); "
                         "see docs/data.md for the layout") from None
     return _checked(path, values, labels)
 
@@ -246,7 +247,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         npz = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not a readable .npz ({data._one_line(err)}); save it with numpy.savez") from None
+        raise DataError(f"{path}: not a readable .npz ({one_line(err)}); save it with numpy.savez") from None
     with npz:
         if "X" not in npz.files:
             raise DataError(f"{path}: holds {', '.join(npz.files) or 'nothing'}, no array X; save X (n, T) "

@@ -1,25 +1,24 @@
-"""A detector's scores as tables: every beat of a run's split (``losses.csv``, 02_train), and the beats of
-any file with a complete run's detector (``ecgnb score``).
+"""A detector's scores as tables, and the run's detector fitted.
 
-The detector is :meth:`ecgnb.Detector.load` of the run folder (its ``model.pt``, read with
-``weights_only=True``, never a pickle, and checked against the run's data fingerprint; the threshold
-03_threshold chose). A beat's anomaly score is the one 02_train wrote to ``losses.csv``, and it is
-flagged when the score is above the threshold, as 04_evaluate counts.
+    loss_table()   every beat of a run's split with its score parts (``losses.csv``, 02_train)
+    flag()         the beats of any file scored and flagged at the detector's threshold (``ecgnb score``)
+    fit()          the run's detector, trained on the split or loaded from the parameter ``checkpoint``
+
+A beat is flagged when its anomaly score is above the threshold 03_threshold chose, as 04_evaluate counts.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, TextIO
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from ecgnb import cache, datasets, runs, score
+from ecgnb import datasets, score, train
 from ecgnb.config import Config
 from ecgnb.data import LABEL_NAMES, DataError, Split
-from ecgnb.detector import Detector
-from ecgnb.errors import EcgnbError
+from ecgnb.detector import Detector, sized
 
 
 def loss_table(det: Detector, split: Split, names: Mapping[int, str] = LABEL_NAMES, normal_label: int = 1,
@@ -50,18 +49,6 @@ def loss_table(det: Detector, split: Split, names: Mapping[int, str] = LABEL_NAM
     return table
 
 
-def load(run_dir: Path) -> Detector:
-    """The detector of a complete run folder; a run that is not complete, or a model of other data, is an error."""
-    if (run_dir / runs.STATUS).is_file():
-        status = runs.effective_status(runs.read_status(run_dir))
-        if status != "complete":
-            raise EcgnbError(f"{run_dir}: the run is {status}, not complete; score with a complete run")
-    elif not (run_dir / runs.METRICS).is_file():
-        raise EcgnbError(f"{run_dir}: no {runs.METRICS}: its notebooks have not all run; score with a complete run")
-    info = runs.read_json(runs.path(run_dir, runs.DATA_INFO), "01_explore")
-    return Detector.load(run_dir, fingerprint=info["fingerprint"])
-
-
 def flag(det: Detector, path: Path, run_name: str) -> pd.DataFrame:
     """One row per beat of ``path``: index, label (when the file has labels), anomaly_score, flagged."""
     values, labels = datasets.read_file(path)
@@ -82,23 +69,12 @@ def flag(det: Detector, path: Path, run_name: str) -> pd.DataFrame:
     return table
 
 
-def check_out(out: Path | None, force: bool) -> None:
-    """An output file may be written: its folder exists, and it does not (or ``force``)."""
-    if out is not None and out.exists() and not force:
-        raise EcgnbError(f"{out}: exists; pass --force to replace it or choose another -o")
-    if out is not None and not out.parent.is_dir():
-        raise EcgnbError(f"{out.parent}: no such folder (-o); create it or choose another -o")
-
-
-def write_csv(table: pd.DataFrame, out: Path | None, force: bool, stdout: TextIO) -> None:
-    """``table`` as CSV to ``out`` (whole or not at all; see :func:`check_out`), else to ``stdout``."""
-    if out is None:
-        stdout.write(table.to_csv(index=False))
-        return
-    check_out(out, force)
-    runs.write_text_atomic(out, table.to_csv(index=False))
-
-
 def fit(cfg: Config, split: Split, fingerprint: str) -> Detector:
-    """The run's detector, fitted on the split's training normals (``ecgnb run`` reuses an identical training)."""
-    return cache.fit_or_reuse(Detector(cfg), split, fingerprint)
+    """The run's detector, fitted on the split's training normals; with the parameter ``checkpoint``, that
+    file's trained model (checked against the run's data ``fingerprint``), calibrated on the split."""
+    det = Detector(cfg)
+    if not cfg.checkpoint:
+        return det.fit(split.train, val=split.val, val_anomalies=split.val_anomalies, progress=True)
+    model, ckpt = train.load_checkpoint(cfg.checkpoint, cfg, fingerprint)
+    sized_cfg = sized(cfg.replace(downsample=model.downsample), len(split.train), split.seq_len)
+    return det.calibrate(model, train.history_frame(ckpt), split.train, sized_cfg)

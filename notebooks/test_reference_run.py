@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgnb import reference
+from ecgnb.runner import reference
 
 RUN = Path(__file__).resolve().parents[1] / "reports" / "lab"
 

@@ -29,12 +29,9 @@ def one_torch_thread() -> None:
 
 # As in `ecgnb run`: nbformat (collected test modules, the kernels' clients) without jsonschema's 2 s of
 # 'iri' parsers. nbval's plugin, where loaded, imported nbformat before this file (`make test-fast` leaves it out).
-from ecgnb.report import skip_iri_format_check  # noqa: E402
+from ecgnb.runner.report import skip_iri_format_check  # noqa: E402
 
 skip_iri_format_check()
-
-# The notebook CI always trains: nbval's kernels inherit this environment, so no model cache in it.
-os.environ.pop("ECGNB_MODEL_CACHE", None)
 
 
 def share_the_cores() -> None:
@@ -45,7 +42,7 @@ def share_the_cores() -> None:
     depend on it, and their results stay within tolerance (the one-thread simulated machine)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
-        from ecgnb.cluster import usable_cores
+        from ecgnb.runner.cluster import usable_cores
 
         os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cores() // workers))
 
@@ -63,10 +60,10 @@ def real_zip(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def model_cache(tmp_path, monkeypatch):
-    """Each test's own model cache: `ecgnb run` in a test never reads or fills the user's."""
-    monkeypatch.setenv("ECGNB_MODEL_CACHE", str(tmp_path / "model-cache"))
-    return tmp_path / "model-cache"
+def run_cache(tmp_path, monkeypatch):
+    """Each test's own cache of executed notebooks: `ecgnb run` in a test never reads or fills the user's."""
+    monkeypatch.setenv("ECGNB_RUN_CACHE", str(tmp_path / "run-cache"))
+    return tmp_path / "run-cache"
 
 
 # ---------------------------------------------------------------- parallel runs (pytest-xdist: `make test`)
@@ -101,7 +98,7 @@ def pytest_xdist_auto_num_workers(config):
     cgroup quota); xdist's own count is the host's cores, also in a container allowed two of them."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):  # that variable still chooses, as xdist documents
         return None
-    from ecgnb.cluster import usable_cores
+    from ecgnb.runner.cluster import usable_cores
 
     return usable_cores()
 

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 from ecgnb import config, runs
 from ecgnb.config import Config
+from ecgnb.runner import run_state
 
 METRICS_04 = {  # the layout 04_evaluate writes
     "threshold_rule": "val_best_f1",
@@ -36,18 +37,18 @@ def make_run(reports: Path, name: str, status: str, cfg: Config = Config(), metr
     run_dir = reports / name
     (run_dir / runs.FIGURES).mkdir(parents=True)
     runs.write_text_atomic(run_dir / runs.PARAMS, config.to_yaml(cfg))
-    runs.start_status(run_dir, name, cfg, runs.NOTEBOOKS)
+    run_state.start_status(run_dir, name, cfg, runs.NOTEBOOKS)
     for nb in runs.NOTEBOOKS[:2]:
         (run_dir / f"{nb}.html").write_text("<html></html>")
-        runs.update_notebook(run_dir, nb, status="done", seconds=1.25, html=f"{nb}.html")
+        run_state.update_notebook(run_dir, nb, status="done", seconds=1.25, html=f"{nb}.html")
     if metrics:
         runs.write_json(run_dir / runs.METRICS, metrics)
     for figure in figures:
         (run_dir / runs.FIGURES / f"{figure}.png").write_bytes(b"")
     if status == "incomplete":
-        runs.update_status(run_dir, pid=dead_pid())
+        run_state.update_status(run_dir, pid=dead_pid())
     elif status != "running":
-        runs.finish_status(run_dir, status, 12.34, metrics=runs.key_metrics(metrics or {}), failure=failure)
+        run_state.finish_status(run_dir, status, 12.34, metrics=run_state.key_metrics(metrics or {}), failure=failure)
     return run_dir
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from benchmarks import train_speed
 from ecgnb import config, data
+from ecgnb.runner import run_state
 
 
 def tiny_split(seed: int = 0) -> data.Split:
@@ -43,7 +44,7 @@ def test_study_speed_times_both_studies_and_prints_both_tables(tmp_path, capsys)
 
 
 def grid_row(seed: int, perturbation: str, roc: float, threshold: float, tutorial: str = "142 · 143") -> dict:
-    from ecgnb.reference import TOLERANCES
+    from ecgnb.runner.reference import TOLERANCES
 
     results = {name: 1.0 for name in TOLERANCES} | {"roc_auc": roc, "threshold": threshold}
     return {"seed": seed, "perturbation": perturbation, "kept_epoch": 27.0, "roc_auc": roc, "balanced_accuracy": 0.98,
@@ -90,8 +91,8 @@ def test_time_to_quality_measures_a_run_folder_and_gives_the_ratio(tmp_path):
     for name, batch, seconds in (("previous default", 16, 100.0), ("current default", 4, 40.0)):
         run_dir = run_folder(tmp_path / name.replace(" ", "-"), Config(batch_size=batch))
         data.save_split(tiny_split(), run_dir / runs.SPLIT)  # 16 training beats
-        runs.start_status(run_dir, name, Config(), runs.NOTEBOOKS)
-        runs.update_notebook(run_dir, "02_train", status="done", seconds=seconds / 2)
+        run_state.start_status(run_dir, name, Config(), runs.NOTEBOOKS)
+        run_state.update_notebook(run_dir, "02_train", status="done", seconds=seconds / 2)
         rows[name] = time_to_quality.measured(run_dir, seconds)
     assert rows["previous default"]["member_epochs"] == 6 and rows["previous default"]["steps"] == 6 * 1
     assert rows["current default"]["steps"] == 6 * 4 and rows["current default"]["train_s"] == 20.0

@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ecgnb import cli, report, runs
+from ecgnb import runs
+from ecgnb.runner import cli, report, run_state
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -119,7 +120,7 @@ def test_data_verifies_and_prints_the_fingerprint(capsys, monkeypatch, tmp_path,
 
 def test_python_dash_m_ecgnb(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "ecgnb", "--help"], capture_output=True, text=True, env=env,
+    done = subprocess.run([sys.executable, "-m", "ecgnb.runner", "--help"], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=60)
     assert done.returncode == 0 and "run" in done.stdout and "compare" in done.stdout
 
@@ -135,7 +136,7 @@ def test_failed_notebook_keeps_its_report_and_exits_1(capsys, tmp_path, failing_
     assert code == 1
     assert "[1/2] 01_write … done in" in err and "[2/2] 02_fail … failed" in err
     assert f"error: 02_fail failed at cell [4]: ValueError: bad beat more (see {run_dir / '02_fail.html'})" in err
-    info = runs.read_status(run_dir)
+    info = run_state.read_status(run_dir)
     assert info["status"] == "failed"
     assert info["failure"] == {"notebook": "02_fail", "cell": 4, "error": "ValueError: bad beat more",
                                "html": "02_fail.html"}
@@ -159,7 +160,7 @@ def test_complete_run_records_metrics_and_force_replaces(capsys, tmp_path, good_
                            "--reports", str(reports), "--notebooks-dir", str(good_notebooks))
     assert code == 0, err
     assert not (stale / "old.txt").exists()
-    info = runs.read_status(stale)
+    info = run_state.read_status(stale)
     assert info["status"] == "complete" and info["seconds"] > 0 and info["hide_code"] is True
     assert info["metrics"]["roc_auc"] == pytest.approx(0.9) and info["metrics"]["tutorial_anomaly_correct"] == 132
     assert "run ok complete" in err and "roc_auc 0.900" in err
@@ -196,7 +197,7 @@ def test_a_failure_inside_ecgnb_leaves_no_path_of_this_machine(capsys, tmp_path,
                            "--notebooks-dir", str(good_notebooks))
     run_dir = tmp_path / "reports" / "f"
     assert code == 1 and "EcgnbError: ./nothing.json: not found" in err
-    assert runs.read_status(run_dir)["failure"]["error"].startswith("EcgnbError: ./nothing.json: not found")
+    assert run_state.read_status(run_dir)["failure"]["error"].startswith("EcgnbError: ./nothing.json: not found")
     executed = nbformat.read(run_dir / "02_fail.ipynb", as_version=4)
     error, = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert any("<ecgnb>/ecgnb/runs.py" in line for line in error.traceback)  # the package's frame, by checkout
@@ -237,7 +238,7 @@ def test_interrupted_or_broken_execution(capsys, monkeypatch, tmp_path, good_not
     monkeypatch.setattr(report, "execute", execute)
     got, _, err = run_cli(capsys, "run", "--name", "r", "--reports", str(tmp_path),
                           "--notebooks-dir", str(good_notebooks))
-    info = runs.read_status(tmp_path / "r")
+    info = run_state.read_status(tmp_path / "r")
     assert got == code and info["status"] == status and info["failure"]["notebook"] == "01_write"
     assert f"error: 01_write {status}" in err
     assert status in (tmp_path / "index.md").read_text()
@@ -246,10 +247,10 @@ def test_interrupted_or_broken_execution(capsys, monkeypatch, tmp_path, good_not
 def test_index_command_marks_a_dead_run_incomplete(capsys, tmp_path):
     run_dir = tmp_path / "dead"
     run_dir.mkdir()
-    runs.start_status(run_dir, "dead", cli.config.Config(), runs.NOTEBOOKS)
+    run_state.start_status(run_dir, "dead", cli.config.Config(), runs.NOTEBOOKS)
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    runs.update_status(run_dir, pid=proc.pid)
+    run_state.update_status(run_dir, pid=proc.pid)
     code, out, _ = run_cli(capsys, "index", "--reports", str(tmp_path))
     assert code == 0 and "| [dead](dead/index.html) | incomplete |" in out
     assert "<strong>incomplete</strong>" in (run_dir / "index.html").read_text()  # the run's page, written by index

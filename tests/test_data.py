@@ -25,6 +25,7 @@ from sklearn.model_selection import train_test_split
 
 from ecgnb import data
 from ecgnb.data import DataError
+from ecgnb.errors import one_line
 from tests import release_data
 
 NAMES = release_data.MEMBERS
@@ -713,8 +714,8 @@ def test_member_size_checks(file_size: int, compress_size: int, refused: bool) -
 
 
 def test_one_line_messages_from_any_error() -> None:
-    assert data._one_line(ValueError("bad\n   header  at line 3")) == "bad header at line 3"
-    assert data._one_line(KeyError()) == "KeyError"  # no message: the error's name
+    assert one_line(ValueError("bad\n   header  at line 3")) == "bad header at line 3"
+    assert one_line(KeyError()) == "KeyError"  # no message: the error's name
 
 
 class EndlessStream:

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgnb import cli, detect, runs, train
+from ecgnb import detect, runs, train
+from ecgnb.runner import cli, run_state, scoring
 from ecgnb.config import Config
 from ecgnb.data import Split
 from ecgnb.detector import COLUMNS, Detector
@@ -104,7 +105,7 @@ def test_only_a_complete_run_with_its_own_model_scores(tmp_path, capsys):
     other = a_run(tmp_path / "other")
     runs.write_json(other / runs.DATA_INFO, {"fingerprint": "def"})  # the model was trained on other data
     with pytest.raises(train.TrainingError, match="trained on other data"):
-        detect.load(other)
+        scoring.load(other)
 
 
 # ---------------------------------------------------------------- loss_table: every beat of a split (losses.csv)
@@ -195,7 +196,7 @@ def test_two_channel_csv_of_ones_own_renders_a_report_whose_detector_scores_like
                      "--name", "mine", "--reports", str(reports)])
     assert code == 0, capsys.readouterr().err
     run_dir = reports / "mine"
-    assert (run_dir / "index.html").is_file() and runs.read_status(run_dir)["status"] == "complete"
+    assert (run_dir / "index.html").is_file() and run_state.read_status(run_dir)["status"] == "complete"
     info = json.loads((run_dir / runs.DATA_INFO).read_text())
     assert info["dataset"] == data.name and info["class_names"] == {"0": "0", "3": "3"}
     held_out = json.loads((run_dir / runs.METRICS).read_text())["held_out"]

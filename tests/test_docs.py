@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ecgnb import paramdoc
+from ecgnb.runner import parameters_page
 from ecgnb.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,16 +78,16 @@ def test_every_document_says_who_it_is_for():
 
 
 def test_the_parameters_page_is_generated_from_the_config():
-    assert paramdoc.PAGE.read_text() == paramdoc.page(), "docs/parameters.md is stale: run python -m ecgnb.paramdoc"
-    rows = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+?) \|", paramdoc.page(), flags=re.M))
+    assert parameters_page.PAGE.read_text() == parameters_page.page(), "docs/parameters.md is stale: run python -m ecgnb.runner.parameters_page"
+    rows = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+?) \|", parameters_page.page(), flags=re.M))
     assert list(rows) == [f.name for f in fields(Config)]
     assert {k: yaml.safe_load(v) for k, v in rows.items()} == Config().to_dict()
-    assert "threshold_rule` | str | train_percentile | `fixed`, `train_percentile`," in paramdoc.page()
+    assert "threshold_rule` | str | train_percentile | `fixed`, `train_percentile`," in parameters_page.page()
 
 
 def test_the_parameters_page_check_says_when_it_is_stale(tmp_path, monkeypatch, capsys):
-    assert paramdoc.main(["--check"]) == 0
-    monkeypatch.setattr(paramdoc, "PAGE", tmp_path / "parameters.md")
+    assert parameters_page.main(["--check"]) == 0
+    monkeypatch.setattr(parameters_page, "PAGE", tmp_path / "parameters.md")
     (tmp_path / "parameters.md").write_text("# old\n")
-    assert paramdoc.main(["--check"]) == 1 and "out of date" in capsys.readouterr().err
-    assert paramdoc.main([]) == 0 and paramdoc.main(["--check"]) == 0
+    assert parameters_page.main(["--check"]) == 1 and "out of date" in capsys.readouterr().err
+    assert parameters_page.main([]) == 0 and parameters_page.main(["--check"]) == 0

@@ -1,4 +1,5 @@
-"""No import circle among the ecgnb modules, counting imports inside functions too."""
+"""The two rooms: the library (``ecgnb/``, what the notebooks import) never imports the runner (``ecgnb/runner/``,
+what renders and serves them); no import circle among the modules, counting imports inside functions too."""
 
 from __future__ import annotations
 
@@ -8,9 +9,15 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "ecgnb"
 
 
+def module_name(path: Path) -> str:
+    """``detector`` for ecgnb/detector.py, ``runner.cli`` for ecgnb/runner/cli.py."""
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+
+
 def imported_modules(path: Path, modules: set[str]) -> set[str]:
     """The ecgnb modules that ``path`` imports anywhere: ``import ecgnb.x``, ``from ecgnb import x``,
-    ``from ecgnb.x import y``, at module level, in functions and under ``if TYPE_CHECKING``."""
+    ``from ecgnb.x import y``, ``from ecgnb.runner import z``, at module level, in functions and under
+    ``if TYPE_CHECKING``; named as :func:`module_name` names them."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
@@ -19,13 +26,15 @@ def imported_modules(path: Path, modules: set[str]) -> set[str]:
             names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
         else:
             continue
-        found |= {name.split(".")[1] for name in names if name.startswith("ecgnb.") and name.split(".")[1] in modules}
-    return found - {path.stem}
+        for name in names:
+            parts = name.split(".")[1:]
+            found |= {".".join(parts[:i]) for i in (1, 2) if ".".join(parts[:i]) in modules}
+    return found - {module_name(path) if path.is_relative_to(PACKAGE) else path.stem}
 
 
 def import_graph() -> dict[str, set[str]]:
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
-    return {m: imported_modules(PACKAGE / f"{m}.py", modules) for m in sorted(modules)}
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    return {m: imported_modules(path, set(files)) for m, path in sorted(files.items())}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -63,16 +72,34 @@ def test_the_walk_sees_every_import_form(tmp_path):
     assert imported_modules(source, {"a", "b", "c", "d", "e"}) == {"a", "b", "c", "d"}
 
 
+def test_the_walk_names_runner_modules_by_their_room(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("from ecgnb.runner import cli, pages\nfrom ecgnb.runner.cache import key\nimport ecgnb.runner\n")
+    assert imported_modules(source, {"runner.cli", "runner.pages", "runner.cache", "cli"}) == {
+        "runner.cli", "runner.pages", "runner.cache"}
+
+
 def test_no_import_circle_in_ecgnb():
     graph = import_graph()
-    assert graph["cli"] and graph["sweep"], "the walk found no imports: check PACKAGE"
+    assert graph["runner.cli"] and graph["runner.sweep"] and graph["detector"], "the walk found no imports: check PACKAGE"
     cycle = find_cycle(graph)
     assert cycle is None, f"import circle: {' → '.join(cycle)}"
 
 
+def test_the_library_never_imports_the_runner():
+    """What a notebook imports reaches nothing of the command line, the pages, the caches or the studies
+    (the package's own ``__init__`` included)."""
+    graph = import_graph()
+    library = [m for m in graph if not m.startswith("runner.")]
+    assert len(library) >= 15 and len(graph) - len(library) >= 10, sorted(graph)
+    leaks = {m: sorted(t for t in graph[m] if t.startswith("runner.")) for m in library}
+    assert not {m: t for m, t in leaks.items() if t}, leaks
+    assert "runner" not in (PACKAGE / "__init__.py").read_text()
+
+
 def test_the_command_line_holds_no_notebook_execution():
-    assert "papermill" not in (PACKAGE / "cli.py").read_text()
-    assert "cli" not in import_graph()["sweep"] | import_graph()["cluster"]
+    assert "papermill" not in (PACKAGE / "runner" / "cli.py").read_text()
+    assert "runner.cli" not in import_graph()["runner.sweep"] | import_graph()["runner.cluster"]
 
 
 # ---------------------------------------------------------------- what a process pays to start
@@ -105,14 +132,14 @@ def test_the_notebooks_that_read_scores_never_load_torch():
 
 
 def test_a_run_that_copies_every_notebook_loads_neither_torch_nor_papermill():
-    code = ("from ecgnb import cli, report\nreport.model_cache_dir()\n"
-            "report.kernel_env(report.runs.repo_root(), report.Path('p'), None, report.Path('c'))")
+    code = ("from ecgnb.runner import cache, cli, report\ncache.folder()\n"
+            "report.kernel_env(report.places.repo_root(), report.Path('p'), None)")
     loaded = loaded_after(code)
     assert not loaded & {"torch", "papermill", "nbconvert", "jsonschema"}, loaded
 
 
 def test_notebook_tools_load_without_the_iri_grammar_and_still_validate():
-    code = ("from ecgnb import report\nreport.skip_iri_format_check()\nimport nbformat, papermill, nbconvert\n"
+    code = ("from ecgnb.runner import report\nreport.skip_iri_format_check()\nimport nbformat, papermill, nbconvert\n"
             f"nbformat.validate(nbformat.read({str(NOTEBOOKS / '03_threshold.ipynb')!r}, 4))")
     loaded = loaded_after(code)
     assert "papermill" in loaded and "jsonschema" in loaded and "lark" not in loaded

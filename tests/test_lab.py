@@ -30,7 +30,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from ecgnb import lab, runs
+from ecgnb import runs
+from ecgnb.runner import lab
 from ecgnb.errors import EcgnbError
 
 ROOT = Path(__file__).resolve().parents[1]

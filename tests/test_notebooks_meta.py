@@ -100,7 +100,7 @@ def test_no_run_metadata_or_widget_state(notebook):
     assert "widgets" not in nb.metadata, f"{path.name}: widget state in metadata"
     for i, cell in enumerate(nb.cells):
         noisy = {"execution", "papermill"} & set(cell.metadata)
-        assert not noisy, f"{path.name} cell {i}: per-cell metadata {sorted(noisy)} (run ecgnb.runs.clean_notebook)"
+        assert not noisy, f"{path.name} cell {i}: per-cell metadata {sorted(noisy)} (run ecgnb.runner.clean.clean_notebook)"
 
 
 def test_no_errors_and_small_images(notebook):

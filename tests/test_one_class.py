@@ -138,7 +138,7 @@ def test_the_time_left_counts_each_groups_own_mean():
     progress = one_class.TaskProgress(len(todo), 2, said.append, todo=todo)
     progress.finished("A-0-ecgnb-once", True, 100.0, "")
     progress.finished("A-0-knn-once", True, 0.5, "")
-    assert said[-1].endswith("4 waiting · about 0:01:40 left)")  # (2 × 100 + 2 × 0.5) / 2 slots, rounded
+    assert said[-1].endswith("4 waiting · about 1:40 left)")  # (2 × 100 + 2 × 0.5) / 2 slots, rounded
 
 
 def test_rockad_gets_fewer_neighbours_on_a_tiny_class_and_says_so():

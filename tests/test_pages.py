@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from ecgnb import pages, runs
+from ecgnb import runs
+from ecgnb.runner import pages
 from ecgnb.config import Config
 from tests.run_folders import METRICS_04, broken_links, links, make_run
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ecgnb import config, progress
+from ecgnb.runner import messages, watch
 from ecgnb.model import RecurrentAutoencoder
 from ecgnb.train import fit
 
@@ -81,7 +82,7 @@ def test_members_side_by_side_share_one_count(tmp_path, monkeypatch):
     assert (got[0]["epoch"], got[0]["done"]) == (1, 0.25)
     assert [(r["epoch"], r["member"], r["done"]) for r in got[1:]] == [(1, 0, 0.25), (1, 1, 0.5), (2, 1, 0.75),
                                                                        (2, 0, 1.0)]
-    assert progress.describe(got[2]) == ("epoch 1/2 · member 1 · 0:10 elapsed, about 0:10 left · train 1.00")
+    assert watch.describe(got[2]) == ("epoch 1/2 · member 1 · 0:10 elapsed, about 0:10 left · train 1.00")
 
 
 def test_members_one_after_another_count_each_epoch_once(tmp_path):
@@ -106,7 +107,7 @@ def test_best_so_far_only_when_training_keeps_its_best_epoch(tmp_path, select_by
     reporter = progress.Reporter(2, 1, path=tmp_path / "p.jsonl", keeps_best=select_by != "last")
     reporter.epoch({"epoch": 1, "train_loss": 1.0, "best": True})
     record, = records(tmp_path / "p.jsonl")
-    assert ("best" in record) is marked and ("best so far" in progress.describe(record)) is marked
+    assert ("best" in record) is marked and ("best so far" in watch.describe(record)) is marked
 
 
 @pytest.mark.parametrize("select_by", ["val_l1", "last"])
@@ -130,16 +131,16 @@ def test_fit_reports_each_epoch(tmp_path, monkeypatch, select_by):
 
 def test_describe_an_epoch_with_the_time_left():
     # 3 of 10 epochs in 30 s: 10 s an epoch, 7 to go, 70 s left
-    line = progress.describe(epoch_record(3, 10, 30.0, val_roc_auc=0.98765, best=True))
+    line = watch.describe(epoch_record(3, 10, 30.0, val_roc_auc=0.98765, best=True))
     assert line == ("epoch 3/10 · 0:30 elapsed, about 1:10 left · train 27.00 · val L1 17.00 · "
                     "val ROC-AUC 0.9877 · best so far")
 
 
 def test_describe_a_step_inside_an_epoch():
     # epoch 2 of 4, batch 5 of 10: 1.5 epochs in 90 s, 2.5 to go, 150 s left
-    line = progress.describe({"kind": "step", "epoch": 2, "epochs": 4, "batch": 5, "batches": 10, "seconds": 90})
+    line = watch.describe({"kind": "step", "epoch": 2, "epochs": 4, "batch": 5, "batches": 10, "seconds": 90})
     assert line == "epoch 2/4 · 1:30 elapsed, about 2:30 left · batch 5/10"
-    assert progress.clock_time(3725) == "1:02:05"
+    assert messages.clock_time(3725) == "1:02:05"
 
 
 # ---------------------------------------------------------------- showing
@@ -147,7 +148,7 @@ def test_describe_a_step_inside_an_epoch():
 
 def test_plain_lines_at_most_every_few_seconds_and_always_the_last_epoch():
     out, clock = io.StringIO(), FakeClock()
-    display = progress.Display(out, tty=False, opening="\n", clock=clock)
+    display = watch.Display(out, tty=False, opening="\n", clock=clock)
     for epoch in range(1, 21):  # an epoch a second
         display.show(epoch_record(epoch, 20, float(epoch)))
         clock.now += 1.0
@@ -161,7 +162,7 @@ def test_plain_lines_at_most_every_few_seconds_and_always_the_last_epoch():
 
 def test_plain_display_shows_the_newest_record_when_closed_early():
     out, clock = io.StringIO(), FakeClock()
-    display = progress.Display(out, tty=False, clock=clock)
+    display = watch.Display(out, tty=False, clock=clock)
     display.show(epoch_record(1, 40, 1.0))
     clock.now += 1.0
     display.show(epoch_record(2, 40, 2.0))  # too soon: held back
@@ -172,14 +173,14 @@ def test_plain_display_shows_the_newest_record_when_closed_early():
 
 def test_nothing_shown_writes_nothing():
     out = io.StringIO()
-    display = progress.Display(out, tty=False, opening="\n")
+    display = watch.Display(out, tty=False, opening="\n")
     display.close()
     assert out.getvalue() == "" and not display.shown
 
 
 def test_terminal_gets_one_redrawing_bar():
     out, clock = io.StringIO(), FakeClock()
-    display = progress.Display(out, tty=True, opening="\n", clock=clock)
+    display = watch.Display(out, tty=True, opening="\n", clock=clock)
     for epoch in range(1, 5):
         display.show(epoch_record(epoch, 4, float(epoch)))
         clock.now += 0.1  # faster than REDRAW_EVERY: only the first and the last epoch are drawn
@@ -216,11 +217,11 @@ def test_following_a_fake_kernel_shows_each_record_once(tmp_path):
     target.write_text(json.dumps(epoch_record(9, 9, 1.0)) + "\n")  # an earlier notebook's: not shown again
     seen: list[dict] = []
 
-    class Collect(progress.Display):
+    class Collect(watch.Display):
         def show(self, record):
             seen.append(record)
 
-    with progress.following(target, Collect(io.StringIO(), tty=False), poll=0.05):
+    with watch.following(target, Collect(io.StringIO(), tty=False), poll=0.05):
         subprocess.run([sys.executable, "-c", FAKE_KERNEL, str(target)], check=True, timeout=60)
     assert [r["epoch"] for r in seen] == [1, 2, 3]
     assert all(r["epochs"] == 3 for r in seen)
@@ -228,27 +229,6 @@ def test_following_a_fake_kernel_shows_each_record_once(tmp_path):
 
 def test_following_a_file_that_never_appears(tmp_path):
     out = io.StringIO()
-    with progress.following(tmp_path / "none.jsonl", progress.Display(out, tty=False), poll=0.01):
+    with watch.following(tmp_path / "none.jsonl", watch.Display(out, tty=False), poll=0.01):
         pass
     assert out.getvalue() == ""
-
-
-def test_a_note_from_the_kernel_is_printed_at_once_between_progress_lines(tmp_path, monkeypatch):
-    target = tmp_path / "progress.jsonl"
-    monkeypatch.setenv(progress.ENV_VAR, str(target))
-    out, clock = io.StringIO(), FakeClock()
-    display = progress.Display(out, tty=False, opening="\n", clock=clock)
-    with progress.following(target, display, poll=0.01):
-        progress.Reporter(2, 4, clock=clock).epoch({"train_loss": 3.0})
-        progress.note("cache: reused the model trained for these inputs (abc)")
-        time.sleep(0.1)
-    lines = out.getvalue().splitlines()
-    assert lines[0] == "" and lines[1].startswith("  epoch 1/2 · ")
-    assert lines[2] == "  cache: reused the model trained for these inputs (abc)"
-
-
-def test_a_note_without_a_progress_file_is_silent(tmp_path, monkeypatch):
-    monkeypatch.delenv(progress.ENV_VAR, raising=False)
-    progress.note("nowhere to go")  # no file named: nothing written, no error
-    progress.note("unwritable", path=tmp_path / "missing-folder" / "p.jsonl")
-    assert list(tmp_path.iterdir()) == []

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgnb import cli, config, heartbeats, recording, reuse, runs, synthetic
+from ecgnb import config, heartbeats, recording, runs, synthetic
+from ecgnb.runner import cli, cache
 from ecgnb.config import ConfigError
 from ecgnb.detector import Detector
 from ecgnb.recording import RecordingError
@@ -201,9 +202,9 @@ def test_score_writes_the_table_for_a_new_recording_with_a_runs_detector(tmp_pat
 
 def test_a_changed_recording_changes_the_notebooks_key(tmp_path, synth):
     path = write_wfdb(tmp_path, synth)
-    before = reuse.recording_digest(path)
+    before = cache.recording_digest(path)
     (tmp_path / "rec.atr").write_bytes(b"other")
-    assert reuse.recording_digest(path) != before
+    assert cache.recording_digest(path) != before
 
 
 def test_a_recording_run_executes_06_alone():

@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ecgnb import config, data, reference, runs
+from ecgnb import config, data, runs
+from ecgnb.runner import reference
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
-from ecgnb.reference import Tolerance
+from ecgnb.runner.reference import Tolerance
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "notebooks" / reference.REFERENCE

@@ -13,6 +13,7 @@ import pytest
 from ecgnb import runs
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
+from ecgnb.runner import clean, places, run_state
 from tests.run_folders import METRICS_04, dead_pid
 
 # ---------------------------------------------------------------- open_run, load_config, atomic files
@@ -70,7 +71,7 @@ def test_atomic_writes_leave_no_temp_files(tmp_path):
 
 
 def test_repo_root_holds_notebooks_and_params():
-    root = runs.repo_root()
+    root = places.repo_root()
     assert (root / "notebooks").is_dir() and (root / "params" / "default.yaml").is_file()
 
 
@@ -78,40 +79,40 @@ def test_repo_root_holds_notebooks_and_params():
 
 
 def test_status_lifecycle(tmp_path):
-    info = runs.start_status(tmp_path, "r", Config(), ["01_a", "02_b"], hide_code=True)
+    info = run_state.start_status(tmp_path, "r", Config(), ["01_a", "02_b"], hide_code=True)
     assert info["status"] == "running" and info["pid"] == os.getpid() and info["hide_code"] is True
     assert {"python", "torch", "numpy", "pandas", "papermill"} <= set(info["versions"])
     assert info["parameters"] == Config().to_dict()
-    runs.update_notebook(tmp_path, "01_a", status="done", seconds=1.5, html="01_a.html")
-    assert runs.effective_status(runs.read_status(tmp_path)) == "running"  # this process is alive
-    done = runs.finish_status(tmp_path, "complete", 3.21, metrics={"roc_auc": 0.9})
+    run_state.update_notebook(tmp_path, "01_a", status="done", seconds=1.5, html="01_a.html")
+    assert run_state.effective_status(run_state.read_status(tmp_path)) == "running"  # this process is alive
+    done = run_state.finish_status(tmp_path, "complete", 3.21, metrics={"roc_auc": 0.9})
     assert (done["status"], done["seconds"], done["notebooks"]["01_a"]["seconds"]) == ("complete", 3.2, 1.5)
     with pytest.raises(EcgnbError, match="already complete"):
-        runs.finish_status(tmp_path, "failed", 1.0)
+        run_state.finish_status(tmp_path, "failed", 1.0)
     with pytest.raises(ValueError):
-        runs.finish_status(tmp_path, "running", 1.0)
+        run_state.finish_status(tmp_path, "running", 1.0)
 
 
 def test_running_without_its_process_is_incomplete(tmp_path):
-    runs.start_status(tmp_path, "r", Config(), ["01_a"])
-    info = runs.update_status(tmp_path, pid=dead_pid())
-    assert runs.effective_status(info) == runs.INCOMPLETE
-    assert runs.effective_status({**info, "host": "another-machine"}) == "running"  # cannot tell: trust it
+    run_state.start_status(tmp_path, "r", Config(), ["01_a"])
+    info = run_state.update_status(tmp_path, pid=dead_pid())
+    assert run_state.effective_status(info) == run_state.INCOMPLETE
+    assert run_state.effective_status({**info, "host": "another-machine"}) == "running"  # cannot tell: trust it
 
 
 def test_read_status_errors(tmp_path):
     with pytest.raises(EcgnbError, match="not made by `ecgnb run`"):
-        runs.read_status(tmp_path)
+        run_state.read_status(tmp_path)
     (tmp_path / runs.STATUS).write_text("{broken")
     with pytest.raises(EcgnbError, match="not valid JSON"):
-        runs.read_status(tmp_path)
+        run_state.read_status(tmp_path)
 
 
 # ---------------------------------------------------------------- metrics
 
 
 def test_key_metrics_from_the_04_layout():
-    got = runs.key_metrics(METRICS_04)
+    got = run_state.key_metrics(METRICS_04)
     assert got["roc_auc"] == 0.97 and got["threshold"] == 24.5 and got["specificity"] == 0.92
     assert (got["tutorial_normal_correct"], got["tutorial_anomaly_total"]) == (142, 145)
     assert "accuracy" not in got
@@ -121,8 +122,8 @@ def test_key_metrics_from_the_04_layout():
 
 def test_key_metrics_read_only_the_held_out_and_tutorial_tables():
     layout = {"f1": 0.1, "val": {"f1": 0.2}, "held_out": {"f1": 0.8, "roc_auc": "n/a"}, "tutorial": {"normal_correct": 3}}
-    assert runs.key_metrics(layout) == {"f1": 0.8, "tutorial_normal_correct": 3}
-    assert runs.key_metrics({}) == {}
+    assert run_state.key_metrics(layout) == {"f1": 0.8, "tutorial_normal_correct": 3}
+    assert run_state.key_metrics({}) == {}
 
 
 # ---------------------------------------------------------------- clean_notebook
@@ -137,15 +138,15 @@ def test_clean_notebook_strips_run_metadata(tmp_path):
     cell.metadata.update({"papermill": {"duration": 0.1, "status": "completed"}, "tags": ["parameters"],
                           "execution": {"iopub.status.busy": "2024-01-01T00:00:00Z"}})
     cell.outputs = [nbformat.v4.new_output("stream", text="1\n"),
-                    nbformat.v4.new_output("display_data", data={"text/plain": "bar", runs.WIDGET_VIEW: {"m": 1}})]
+                    nbformat.v4.new_output("display_data", data={"text/plain": "bar", clean.WIDGET_VIEW: {"m": 1}})]
     nb.cells.append(cell)
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    runs.clean_notebook(path)
-    clean = nbformat.read(path, as_version=4)
-    assert clean.metadata.papermill == {"parameters": {"run_dir": "/r"}, "exception": None}
-    assert "widgets" not in clean.metadata
-    cell = clean.cells[0]
+    clean.clean_notebook(path)
+    cleaned = nbformat.read(path, as_version=4)
+    assert cleaned.metadata.papermill == {"parameters": {"run_dir": "/r"}, "exception": None}
+    assert "widgets" not in cleaned.metadata
+    cell = cleaned.cells[0]
     assert dict(cell.metadata) == {"tags": ["parameters"]} and cell.execution_count == 3
     assert cell.outputs[0].text == "1\n" and dict(cell.outputs[1].data) == {"text/plain": "bar"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nb.ipynb"]
@@ -155,7 +156,7 @@ def test_clean_notebook_strips_run_metadata(tmp_path):
 def test_clean_notebook_replaces_this_machines_paths(tmp_path):
     run_dir = tmp_path / "reports" / "r"
     run_dir.mkdir(parents=True)
-    root, home = runs.repo_root(), Path.home()
+    root, home = places.repo_root(), Path.home()
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x")
     cell.outputs = [
@@ -168,7 +169,7 @@ def test_clean_notebook_replaces_this_machines_paths(tmp_path):
     nb.cells.append(cell)
     path = run_dir / "nb.ipynb"
     nbformat.write(nb, path)
-    runs.clean_notebook(path)
+    clean.clean_notebook(path)
     text = path.read_text()
     for machine_path in (str(tmp_path), str(root), sys.prefix, str(home)):
         assert machine_path not in text

@@ -11,14 +11,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ecgnb import cli, runs
+from ecgnb import runs
+from ecgnb.runner import cli, run_state
 from tests.run_folders import broken_links
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_cache, real_zip):
+def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, run_cache, real_zip):
     data = str(real_zip.resolve())  # an absolute path given by the user: it must not leak either
     code = cli.main(["run", "-f", str(REPO / "params/smoke.yaml"), "--name", "smoke", "--reports", str(tmp_path),
                      "--data", data])
@@ -64,7 +65,7 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_c
 
     # another threshold rule cannot change the weights: the notebooks before and beside the threshold are
     # copied from the first run (their inputs are the same), 03 and 04 run again, the ranking is the same
-    assert len(list(model_cache.glob("*.pt"))) == 1
+    assert len([p for p in run_cache.iterdir() if p.is_dir()]) == 5  # one entry per executed notebook
     rule = cli.main(["run", "-f", str(REPO / "params/smoke.yaml"), "-p", "threshold_rule", "val_best_f1",
                      "--name", "smoke-f1", "--reports", str(tmp_path), "--data", data])
     err = capsys.readouterr().err
@@ -73,7 +74,7 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_c
         copied = nb in ("01_explore", "02_train", "05_visualize")
         assert (f"[{step}/5] {nb} … copied in " in err) == copied and (f"[{step}/5] {nb} … done in " in err) != copied
     again_dir = tmp_path / "smoke-f1"
-    info = runs.read_status(again_dir)
+    info = run_state.read_status(again_dir)
     assert info["status"] == "complete" and [nb for nb, v in info["notebooks"].items() if v.get("reused")] == [
         "01_explore", "02_train", "05_visualize"]
     files = lambda folder: sorted(p.relative_to(folder) for p in folder.rglob("*") if p.name != runs.PROGRESS)
@@ -86,17 +87,15 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, model_c
 
 EPOCH_END = re.compile(r"  epoch (\d+)/(\d+) · member \d+ · \d+:\d\d elapsed")
 IN_EPOCH = re.compile(r"  epoch (\d+)/(\d+) · \d+:\d\d elapsed.* · batch \d+/\d+$")
-CACHE_NOTE = "  cache: stored the trained model as "
 
 
 def assert_training_progress(err: str, epochs: int) -> None:
     """Between 02_train's opening and end lines: progress records from epoch 1 on, in order (on a slow
-    machine records from inside an epoch come between), the cache's note, and last the final epoch's end,
+    machine records from inside an epoch come between), and last the final epoch's end,
     which the display always shows."""
     parts = err.split("[2/5] 02_train … \n", 1)[-1].split("\n[2/5] 02_train done in ", 1)
     assert len(parts) == 2, err
-    lines = [line for line in parts[0].splitlines() if not line.startswith(CACHE_NOTE)]
-    assert len(parts[0].splitlines()) == len(lines) + 1, parts[0]
+    lines = parts[0].splitlines()
     records = [EPOCH_END.match(line) or IN_EPOCH.match(line) for line in lines]
     assert lines and all(records), lines
     seen = [int(m[1]) for m in records]
@@ -105,12 +104,12 @@ def assert_training_progress(err: str, epochs: int) -> None:
 
 
 FAST = ("[2/5] 02_train … \n  epoch 1/2 · member 0 · 0:01 elapsed, about 0:01 left · train 80.00\n"
-        "  epoch 2/2 · member 2 · 0:02 elapsed · train 60.00\n  cache: stored the trained model as abc\n"
+        "  epoch 2/2 · member 2 · 0:02 elapsed · train 60.00\n"
         "[2/5] 02_train done in 9.0 s\n")
 SLOW = ("[2/5] 02_train … \n  epoch 1/2 · 0:05 elapsed, about 0:30 left · batch 20/39\n"
         "  epoch 1/2 · member 1 · 0:09 elapsed, about 0:09 left · train 80.00\n"
         "  epoch 2/2 · 0:15 elapsed, about 0:03 left · batch 30/39\n"
-        "  epoch 2/2 · member 0 · 0:19 elapsed · train 60.00\n  cache: stored the trained model as abc\n"
+        "  epoch 2/2 · member 0 · 0:19 elapsed · train 60.00\n"
         "[2/5] 02_train done in 25.0 s\n")
 
 
@@ -121,7 +120,7 @@ def test_training_progress_check_holds_on_fast_and_slow_machines(err):
 
 @pytest.mark.parametrize("err", [FAST.replace("epoch 2/2 · member 2", "epoch 1/2 · member 2"),  # final epoch missing
                                  SLOW.replace("  epoch 1/2 · 0:05", "  something else · 0:05"),
-                                 FAST.replace("  cache: stored the trained model as abc\n", ""),
+                                 FAST.replace("[2/5] 02_train … \n  epoch 1/2", "[2/5] 02_train … \n  note\n  epoch 1/2"),
                                  SLOW.replace("epoch 1/2 · member 1", "epoch 3/2 · member 1")])
 def test_training_progress_check_fails_on_wrong_output(err):
     with pytest.raises(AssertionError):

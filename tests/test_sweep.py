@@ -12,7 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ecgnb import cli, cluster, config, grid, pages, runs, study_table, sweep
+from ecgnb import config, runs
+from ecgnb.runner import cli, cluster, grid, pages, run_state, study_table, sweep
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from test_cli import WRITE_METRICS, notebook, one_error_line, run_cli
@@ -110,13 +111,13 @@ def test_study_lock_refuses_a_second_study_of_the_same_name(tmp_path):
 
 def test_settle_marks_a_run_that_stopped_while_running_failed_at_its_notebook(tmp_path):
     run_dir = make_run(tmp_path, "r", "running")
-    runs.update_notebook(run_dir, "02_train", status="running")
+    run_state.update_notebook(run_dir, "02_train", status="running")
     cluster.settle(run_dir, -15, 3.0)
-    info = runs.read_status(run_dir)
+    info = run_state.read_status(run_dir)
     assert info["status"] == "failed" and info["failure"]["notebook"] == "02_train"
     assert "exit code -15" in info["failure"]["error"]
     cluster.settle(run_dir, 0, 9.0)  # finished runs are left as they are
-    assert runs.read_status(run_dir)["seconds"] == 3.0
+    assert run_state.read_status(run_dir)["seconds"] == 3.0
 
 
 def test_land_replaces_an_old_folder_with_the_shipped_one_whole(tmp_path):
@@ -128,7 +129,7 @@ def test_land_replaces_an_old_folder_with_the_shipped_one_whole(tmp_path):
     (old / "stale.txt").write_text("old")
     assert cluster.land(outcome, reports) == reports / "r"
     assert not (reports / "r" / "stale.txt").exists() and (reports / "r" / runs.FIGURES / "a.png").read_bytes() == b"png"
-    assert runs.read_status(reports / "r")["status"] == "complete"
+    assert run_state.read_status(reports / "r")["status"] == "complete"
     assert sorted(p.name for p in reports.iterdir()) == ["r"]  # no temp folders left
     assert cluster.land(cluster.Outcome("x", 2, 1.0, "tcp://w", "error: x", None), reports) is None
 
@@ -151,7 +152,7 @@ def test_progress_counts_and_time_left():
     progress.finished("a", True, 10.0, "")
     progress.started("b", "w1")
     progress.finished("b", False, None, ": broke")
-    assert "1 done · 0 running · 1 failed · 3 waiting · about 0:00:15 left" in lines[-1]  # 3 × 10 s over 2
+    assert "1 done · 0 running · 1 failed · 3 waiting · about 0:15 left" in lines[-1]  # 3 × 10 s over 2
     assert lines[-1].split("] ")[1].startswith("FAILED b: broke")
 
 
@@ -205,7 +206,7 @@ def test_a_failing_configuration_fails_alone_and_the_same_command_resumes(capsys
     reports, argv = tmp_path / "reports", ("-g", "epochs=2,3", "--seeds", "1", "2", "--name", "st")
     code, out, err = study(capsys, reports, tiny(tmp_path / "nbs", fail_when("p['epochs'] == 3")), *argv)
     assert code == 1, err
-    statuses = {n: runs.read_status(reports / n)["status"] for n in ("st-epochs2-seed1", "st-epochs2-seed2",
+    statuses = {n: run_state.read_status(reports / n)["status"] for n in ("st-epochs2-seed1", "st-epochs2-seed2",
                                                                     "st-epochs3-seed1", "st-epochs3-seed2")}
     assert statuses == {"st-epochs2-seed1": "complete", "st-epochs2-seed2": "complete",
                         "st-epochs3-seed1": "failed", "st-epochs3-seed2": "failed"}
@@ -216,20 +217,20 @@ def test_a_failing_configuration_fails_alone_and_the_same_command_resumes(capsys
     assert (reports / "st.md").read_text() == out and "st-epochs3-seed1" in (reports / "index.md").read_text()
     kept = (reports / "st-epochs2-seed2" / runs.STATUS).read_bytes()
     stopped = reports / "st-epochs2-seed1"  # a run whose process vanished mid-way: incomplete
-    runs.update_status(stopped, status="running", pid=dead_pid())
+    run_state.update_status(stopped, status="running", pid=dead_pid())
 
     code, out, err = study(capsys, reports, tiny(tmp_path / "fixed"), *argv)  # the notebook fixed
     assert code == 0, err
     assert "1 complete kept, 3 to run" in err and err.count("] start  ") == 3
     assert "start  st-epochs2-seed2" not in err and (reports / "st-epochs2-seed2" / runs.STATUS).read_bytes() == kept
-    assert runs.read_status(stopped)["status"] == "complete"
+    assert run_state.read_status(stopped)["status"] == "complete"
     assert "| 3 | 2/2 | 0.850 ± 0.071 |" in out
 
-    started = {n: runs.read_status(reports / n)["started_at"] for n in ("st-epochs2-seed1", "st-epochs2-seed2")}
+    started = {n: run_state.read_status(reports / n)["started_at"] for n in ("st-epochs2-seed1", "st-epochs2-seed2")}
     time.sleep(1)  # run.json times are to the second
     code, _, err = study(capsys, reports, tmp_path / "fixed", *argv, "--force")
     assert code == 0 and "0 complete kept, 4 to run" in err
-    assert all(runs.read_status(reports / n)["started_at"] != t for n, t in started.items())
+    assert all(run_state.read_status(reports / n)["started_at"] != t for n, t in started.items())
 
 
 KILL_WORKER = """\
@@ -250,8 +251,8 @@ def test_a_killed_worker_loses_only_its_run(capsys, tmp_path):
                          "--seeds", "1", "2", "3", "--name", "k")
     reports = tmp_path / "reports"
     assert code == 1, err
-    assert runs.read_status(reports / "k-seed1")["status"] == "complete"  # its worker died once: run again
-    assert runs.read_status(reports / "k-seed3")["status"] == "complete"  # untouched by its neighbours' deaths
+    assert run_state.read_status(reports / "k-seed1")["status"] == "complete"  # its worker died once: run again
+    assert run_state.read_status(reports / "k-seed3")["status"] == "complete"  # untouched by its neighbours' deaths
     assert not (reports / "k-seed2").exists()  # died twice: reported, nothing landed
     assert "retry  k-seed1: its worker died" in err
     assert "  k-seed2: its worker died while running it, on every try" in err
@@ -314,7 +315,7 @@ def test_study_on_an_existing_scheduler_with_threads_per_run(capsys, tmp_path):
     for seed in (1, 2):
         run_dir = tmp_path / "reports" / f"d-seed{seed}"
         assert json.loads((run_dir / "threads.json").read_text()) == {"OMP_NUM_THREADS": "2", "torch": 2}
-        about = runs.read_status(run_dir)["study"]
+        about = run_state.read_status(run_dir)["study"]
         assert about["name"] == "d" and about["threads"] == 2 and about["worker"] in workers
         assert about["command"][:2] == ["ecgnb", "study"]
     assert "| 2/2 | 0.850 ± 0.071 |" in out
@@ -333,7 +334,7 @@ def test_smoke_study_runs_the_real_notebooks_on_a_dask_worker(capsys, tmp_path):
     code, out, err = run_cli(capsys, *argv)
     assert code == 0, err
     assert sorted(p.name for p in reports.iterdir() if p.is_dir()) == ["sm-seed1"]
-    info = runs.read_status(reports / "sm-seed1")
+    info = run_state.read_status(reports / "sm-seed1")
     assert info["status"] == "complete" and info["study"]["threads"] == 1
     assert (info["parameters"]["embedding_dim"], info["parameters"]["seed"]) == (4, 1)
     assert all((reports / "sm-seed1" / f"{nb}.html").is_file() for nb in runs.NOTEBOOKS)
@@ -341,7 +342,7 @@ def test_smoke_study_runs_the_real_notebooks_on_a_dask_worker(capsys, tmp_path):
     rows = [line for line in out.splitlines() if line.startswith("| 1/1 | ")]
     assert len(rows) == 1, out
     # complete, the headline metrics and the tutorial check (one run: its own values), seconds, the link
-    key = runs.key_metrics(json.loads((reports / "sm-seed1" / runs.METRICS).read_text()))
+    key = run_state.key_metrics(json.loads((reports / "sm-seed1" / runs.METRICS).read_text()))
     names = [*study_table.METRICS, *(k for _, k in study_table.TUTORIAL)]
     assert rows[0].split(" | ")[1:len(names) + 1] == [pages.fmt(float(key[k])) for k in names], rows[0]
     assert "[seed1](sm-seed1/index.html)" in out

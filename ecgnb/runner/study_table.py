@@ -12,8 +12,9 @@ import statistics
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ecgnb import pages, runs
-from ecgnb.grid import PlannedRun
+from ecgnb import runs
+from ecgnb.runner import pages, run_state
+from ecgnb.runner.grid import PlannedRun
 
 METRICS = pages.SEED_STUDY_METRICS  # roc_auc, f1, balanced_accuracy and the baseline's two
 TUTORIAL = (("tutorial normals", "tutorial_normal_correct"), ("tutorial anomalies", "tutorial_anomaly_correct"))
@@ -21,9 +22,9 @@ REPORT = "04_evaluate.html"  # the notebook with a run's metrics: its link where
 
 
 def summarise(folder: Path) -> dict[str, Any]:
-    """``runs.run_summary`` of a run folder, or a *not run* stand-in when there is none yet."""
+    """``run_state.run_summary`` of a run folder, or a *not run* stand-in when there is none yet."""
     if folder.is_dir():
-        return runs.run_summary(folder)
+        return run_state.run_summary(folder)
     return {"name": folder.name, "dir": folder, "status": "not run", "failure": {}, "metrics": {}, "seconds": None}
 
 

@@ -26,6 +26,7 @@ from ecgnb import runs
 from ecgnb.config import Config
 from ecgnb.data import CLASS_NAMES
 from ecgnb.errors import EcgnbError
+from ecgnb.runner import places
 
 REFERENCE = "reference.json"  # in notebooks/, next to the notebooks it describes
 IGNORED_PARAMETERS = ("data_path",)  # where the data came from does not change it (the fingerprint checks that)
@@ -103,7 +104,7 @@ def results(run_dir: str | Path) -> dict[str, float]:
 
 def default_path() -> Path:
     """``notebooks/reference.json`` of this checkout."""
-    return runs.repo_root() / "notebooks" / REFERENCE
+    return places.repo_root() / "notebooks" / REFERENCE
 
 
 def machine() -> dict[str, Any]:

@@ -20,12 +20,13 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from ecgnb import config, pages, report, runs
+from ecgnb import config, runs
+from ecgnb.runner import messages, pages, places, report, scoring
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
-from ecgnb.report import check_name, say
+from ecgnb.runner.messages import say
+from ecgnb.runner.report import check_name
 
-RECORDING_SUFFIXES = (".edf", *config.SAMPLE_SUFFIXES)  # besides WFDB records, named without extension
 PATH_KEYS = ("data_path", "checkpoint", "recording")  # made absolute here: the notebooks run in the run folder
 
 
@@ -76,23 +77,23 @@ def reports_root(reports: str | None, root: Path) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    root = runs.repo_root()
+    root = places.repo_root()
     cfg, paths = resolve_config(args.file, args.param, args.data, root)
     if cfg.recording:  # a bad recording is a one-line error before the run folder is made
         from ecgnb import recording
 
         recording.read(cfg.recording, cfg.lead, cfg.fs)
     name = args.name or paths[0].stem
-    return report.run(cfg, name, reports_dir=reports_root(args.reports, root), force=args.force,
+    return report.run(cfg, name, reports_dir=places.reports_root(args.reports, root), force=args.force,
                hide_code=args.hide_code, notebooks_dir=args.notebooks_dir, params_files=paths, command=args.argv,
                use_cache=not args.no_cache)
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from ecgnb import grid, sweep
+    from ecgnb.runner import grid, sweep
 
-    root = runs.repo_root()
-    reports_dir = reports_root(args.reports, root)
+    root = places.repo_root()
+    reports_dir = places.reports_root(args.reports, root)
     check_name(args.name)
     values = grid.parse_grid(args.grid)
     both = sorted(set(values) & {key for key, _ in args.param})
@@ -111,9 +112,9 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    root = runs.repo_root()
-    reports_dir = reports_root(args.reports, root)
-    dirs = [find_run(r, reports_dir) for r in args.runs]
+    root = places.repo_root()
+    reports_dir = places.reports_root(args.reports, root)
+    dirs = [places.find_run(r, reports_dir) for r in args.runs]
     out = Path(args.out) if args.out else reports_dir / "compare.md"
     md = pages.write_compare(dirs, out, "Compare " + ", ".join(d.name for d in dirs))
     print(md, end="")
@@ -131,7 +132,7 @@ def find_run(name: str, reports_dir: Path) -> Path:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    reports_dir = reports_root(args.reports, runs.repo_root())
+    reports_dir = places.reports_root(args.reports, places.repo_root())
     pages.write_run_pages(reports_dir)
     md_path, html_path = pages.write_index(reports_dir)
     print(md_path.read_text(), end="")
@@ -154,42 +155,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    from ecgnb import datasets, detect
-    from ecgnb.threshold import Threshold
-
-    out = Path(args.out) if args.out else None
-    detect.check_out(out, args.force)  # before any work
-    suffix = Path(args.file).suffix.lower()
-    if suffix not in (*datasets.FORMATS, *RECORDING_SUFFIXES) and not Path(f"{args.file}.hea").is_file():
-        raise EcgnbError(f"{args.file}: unknown file format {suffix!r}; pass beats ({', '.join(datasets.FORMATS)}) "
-                         f"or a recording (a WFDB record without extension, {', '.join(RECORDING_SUFFIXES)})")
-    if args.fs is not None or args.lead is not None or not datasets.is_beat_file(args.file):
-        return score_recording(args, out)
-    run_dir = find_run(args.run, reports_root(args.reports, runs.repo_root()))
-    detector = detect.load(run_dir)
-    table = detect.flag(detector, Path(args.file), run_dir.name)
-    detect.write_csv(table, out, args.force, sys.stdout)
-    rule = Threshold.load(runs.path(run_dir, runs.THRESHOLD)).rule
-    say(f"{int(table['flagged'].sum())} of {len(table)} beats flagged (anomaly score above "
-        f"{detector.threshold_:.4g}, rule {rule}){f'; table: {args.out}' if args.out else ''}")
-    return 0
-
-
-def score_recording(args: argparse.Namespace, out: Path | None) -> int:
-    """``ecgnb score RUN RECORD``: the beats of a recording flagged with a run's detector and their timing."""
-    from ecgnb import detect, heartbeats
-
-    run_dir = find_run(args.run, reports_root(args.reports, runs.repo_root()))
-    table = heartbeats.score_recording(run_dir, args.file, args.lead, args.fs)
-    detect.write_csv(table, out, args.force, sys.stdout)
-    say(f"{int(table['flagged'].sum())} of {len(table)} beats flagged (shape or timing beyond robust z "
-        f"{heartbeats.FLAG_Z:g}){f'; table: {args.out}' if args.out else ''}")
-    return 0
-
-
 def cmd_refresh(args: argparse.Namespace) -> int:
-    return report.refresh_notebooks(runs.repo_root())
+    return report.refresh_notebooks(places.repo_root())
 
 
 # ---------------------------------------------------------------- the parser
@@ -273,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", metavar="OUT.csv", help="write the table here (default: CSV on stdout)")
     p.add_argument("--force", action="store_true", help="replace an existing OUT.csv")
     p.add_argument("--reports", metavar="DIR", help="folder of run folders (default: reports/ of the repository)")
-    p.set_defaults(func=cmd_score)
+    p.set_defaults(func=scoring.cmd_score)
 
     p = sub.add_parser("refresh-notebooks", help="re-execute notebooks/ in place (after an intended change)")
     p.set_defaults(func=cmd_refresh)
@@ -281,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``ecgnb`` and ``python -m ecgnb``; returns the exit code."""
+    """Entry point of ``ecgnb`` and ``python -m ecgnb.runner``; returns the exit code."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -289,4 +256,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    return report.guarded(lambda: args.func(args))
+    return messages.guarded(lambda: args.func(args))

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ecgnb import runs
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
+from ecgnb.runner import run_state
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,9 @@ def decide(planned: Sequence[PlannedRun], reports_dir: Path, force: bool) -> tup
         if not folder.exists() or force:
             todo.append(run)
             continue
-        info = runs.read_status(folder) if (folder / runs.STATUS).is_file() else None
+        info = run_state.read_status(folder) if (folder / runs.STATUS).is_file() else None
         if info is None or info.get("parameters") != run.cfg.to_dict():
             what = "was not made by `ecgnb run`" if info is None else "holds other parameters"
             raise EcgnbError(f"{folder}: run folder {what}; pass --force to replace it or choose another --name")
-        (kept if runs.effective_status(info) == "complete" else todo).append(run)
+        (kept if run_state.effective_status(info) == "complete" else todo).append(run)
     return todo, kept

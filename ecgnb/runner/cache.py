@@ -1,15 +1,17 @@
-"""Executed notebooks kept by content, so that a re-render executes only the notebooks whose inputs changed.
+"""The one cache of ``ecgnb run``: executed notebooks kept by their inputs, so that a re-render executes only
+the notebooks whose inputs changed.
 
 A notebook's key hashes everything its outputs can depend on: its own source and papermill
 parameters, the parameters it uses (every one but :data:`IGNORES`), the run-folder files it reads
 (:data:`READS`), the data the kernels are handed, the package's code, and the torch version, the
-CPU, its core count and the kernel and thread settings (:func:`ecgnb.machine.settings`). After a notebook
+CPU, its core count and the kernel and thread settings (:func:`machine_settings`). After a notebook
 runs, its executed copy, its HTML and every file it wrote go into the cache under that key; a later
 run whose notebook has the same key gets those files copied instead of running the notebook.
 
 A run that changes only the threshold rule thus re-executes 03_threshold and 04_evaluate and copies
-01_explore, 02_train and 05_visualize. Entries live in ``notebooks/`` of the model cache, so
-``ecgnb run --no-cache`` executes every notebook, and tests and JupyterLab never see them.
+01_explore, 02_train (its trained model included) and 05_visualize. The cache is ``$ECGNB_RUN_CACHE``,
+else ``runs/`` in the data cache; ``ecgnb run --no-cache`` executes every notebook, and tests and
+JupyterLab never see it.
 """
 
 from __future__ import annotations
@@ -17,19 +19,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import tempfile
 from dataclasses import fields
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from ecgnb import machine, runs
-from ecgnb.data import ENV_VAR as DATA_ENV_VAR
+import ecgnb
+from ecgnb import data, runs
 from ecgnb.config import DATA_KEYS, THRESHOLD_KEYS, Config
 
-PACKAGE = Path(__file__).resolve().parent
+ENV_VAR = "ECGNB_RUN_CACHE"  # where executed notebooks are kept (else runs/ in the data cache)
+PACKAGE = Path(ecgnb.__file__).resolve().parent  # the library and the runner: what a notebook's outputs come from
+ROUNDING_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")  # kernel choices that change the rounding
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # The run-folder files each notebook reads (params.yaml aside: the parameters enter the key as values).
 READS: dict[str, tuple[str, ...]] = {
     "01_explore": (),
@@ -51,9 +58,20 @@ NOT_OUTPUTS = (runs.STATUS, runs.PROGRESS, "index.html")  # the pipeline's own f
 ENTRY_INFO = "entry.json"
 
 
-def folder(model_cache: Path) -> Path:
-    """Where executed notebooks are kept: ``notebooks/`` in the model cache."""
-    return model_cache / "notebooks"
+def folder() -> Path:
+    """Where executed notebooks are kept: ``$ECGNB_RUN_CACHE``, else ``runs/`` in the data cache."""
+    return Path(os.environ.get(ENV_VAR) or data.cache_dir() / "runs")
+
+
+def machine_settings() -> str:
+    """The torch version, the CPU's model and instruction-set flags, the core count and the variables that
+    choose kernels and threads: two processes with the same settings round the same way. Told without
+    importing torch, which a run that copies every notebook never loads."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    cpu = [line for line in lines if line.startswith(("model name", "flags"))][:2] or [platform.processor()]
+    return json.dumps({"torch": metadata.version("torch"), "cpu": cpu, "cores": os.cpu_count(),
+                       **{k: os.environ.get(k) for k in (*ROUNDING_ENV, *THREAD_ENV)}}, sort_keys=True)
 
 
 def key(notebook: Path, parameters: Mapping[str, Any], cfg: Config, run_dir: Path) -> str:
@@ -68,12 +86,12 @@ def key(notebook: Path, parameters: Mapping[str, Any], cfg: Config, run_dir: Pat
     for name in BESIDE.get(notebook.stem, ()):
         h.update(name.encode() + b"\0" + file_digest(notebook.parent / name).encode())
     if notebook.stem == "01_explore":  # only 01 reads the data itself; the rest read its split
-        h.update(data_digest(os.environ.get(DATA_ENV_VAR)).encode())
+        h.update(data_digest(os.environ.get(data.ENV_VAR)).encode())
     if notebook.stem == runs.RECORDING_NOTEBOOK and cfg.recording:
         h.update(recording_digest(run_dir / cfg.recording).encode())
-    for source in sorted(PACKAGE.glob("*.py")):
+    for source in sorted(PACKAGE.rglob("*.py")):
         h.update(source.read_bytes())
-    h.update(machine.settings().encode())
+    h.update(machine_settings().encode())
     return h.hexdigest()
 
 
@@ -113,10 +131,10 @@ def outputs(run_dir: Path) -> dict[str, tuple[int, int]]:
             for p in run_dir.rglob("*") if p.is_file() and p.name not in NOT_OUTPUTS}
 
 
-def store(model_cache: Path, digest: str, run_dir: Path, before: Mapping[str, tuple[int, int]]) -> None:
+def store(digest: str, run_dir: Path, before: Mapping[str, tuple[int, int]]) -> None:
     """Keep what the notebook wrote (its executed copy and HTML included) under ``digest``, whole or not at all."""
     written = sorted(name for name, stamp in outputs(run_dir).items() if before.get(name) != stamp)
-    where = folder(model_cache)
+    where = folder()
     where.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}.", dir=where))
     try:
@@ -129,9 +147,9 @@ def store(model_cache: Path, digest: str, run_dir: Path, before: Mapping[str, tu
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def restore(model_cache: Path, digest: str, run_dir: Path) -> bool:
+def restore(digest: str, run_dir: Path) -> bool:
     """Copy the files kept under ``digest`` into ``run_dir``; False when there is no complete entry."""
-    entry = folder(model_cache) / digest
+    entry = folder() / digest
     try:
         files = json.loads((entry / ENTRY_INFO).read_text())["files"]
         for name in files:

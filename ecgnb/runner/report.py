@@ -19,36 +19,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ecgnb import config, pages, progress, runs
+from ecgnb import config, progress, runs
+from ecgnb.runner import cache, clean, pages, places, run_state, watch
 from ecgnb.config import Config
-from ecgnb.errors import EcgnbError
+from ecgnb.errors import EcgnbError, one_line
+from ecgnb.runner.messages import say
 
 KERNEL = "python3"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-# ---------------------------------------------------------------- messages
-
-
-def say(message: str = "", end: str = "\n") -> None:
-    """Progress and errors go to stderr; stdout is kept for tables."""
-    print(message, end=end, file=sys.stderr, flush=True)
-
-
-def one_line(text: Any) -> str:
-    return " ".join(str(text).split())
-
-
-def guarded(command: Callable[[], int]) -> int:
-    """A command's exit code: its own, 2 after a user error (said in one line ``error: …``), 130 on Ctrl-C."""
-    try:
-        return command()
-    except EcgnbError as err:
-        say(f"error: {one_line(err)}")
-        return 2
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
 
 
 # ---------------------------------------------------------------- the run folder and what the kernels see
@@ -79,8 +57,8 @@ def prepare_run_dir(run_dir: Path, force: bool) -> None:
         if not force:
             raise EcgnbError(f"{run_dir}: run folder exists; pass --force to replace it or choose another --name")
         if (run_dir / runs.STATUS).is_file():
-            info = runs.read_status(run_dir)
-            if runs.effective_status(info) == "running" and info.get("pid") != os.getpid():
+            info = run_state.read_status(run_dir)
+            if run_state.effective_status(info) == "running" and info.get("pid") != os.getpid():
                 raise EcgnbError(f"{run_dir}: a run is still writing there (pid {info.get('pid')}); "
                                  "wait for it or choose another --name")
         shutil.rmtree(run_dir)
@@ -107,29 +85,17 @@ def shown_path(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else path.name
 
 
-def model_cache_dir() -> Path:
-    """Where ``ecgnb run`` keeps trained models: ``$ECGNB_MODEL_CACHE``, else ``models/`` in the data cache."""
-    from ecgnb import data
-
-    return Path(os.environ.get(data.MODEL_CACHE_ENV) or data.cache_dir() / "models")
-
-
-def kernel_env(root: Path, progress_file: Path, data_path: str | None = None,
-               model_cache: Path | None = None) -> dict[str, str | None]:
+def kernel_env(root: Path, progress_file: Path, data_path: str | None = None) -> dict[str, str | None]:
     """The kernels' environment: the repository first on PYTHONPATH (they run in the run folder), the
-    file where training reports its progress, the data when given, and the model cache (None: off,
-    even if the shell set one); returns the old values for :func:`restore_env`."""
-    from ecgnb.data import ENV_VAR as DATA_ENV_VAR, MODEL_CACHE_ENV as CACHE_ENV_VAR
+    file where training reports its progress, and the data when given; returns the old values for
+    :func:`restore_env`."""
+    from ecgnb.data import ENV_VAR as DATA_ENV_VAR
 
-    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", progress.ENV_VAR, DATA_ENV_VAR, CACHE_ENV_VAR)}
+    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", progress.ENV_VAR, DATA_ENV_VAR)}
     os.environ["PYTHONPATH"] = os.pathsep.join([str(root), *([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else [])])
     os.environ[progress.ENV_VAR] = str(progress_file)
     if data_path:
         os.environ[DATA_ENV_VAR] = data_path
-    if model_cache is None:
-        os.environ.pop(CACHE_ENV_VAR, None)
-    else:
-        os.environ[CACHE_ENV_VAR] = str(model_cache)
     return saved
 
 
@@ -292,15 +258,15 @@ def finish_notebook(output: Path, hide_code: bool) -> str | None:
     """Clean and render an executed copy if papermill wrote one; the HTML's name, or None."""
     if not output.is_file():
         return None
-    runs.clean_notebook(output, run_dir=output.parent)
+    clean.clean_notebook(output, run_dir=output.parent)
     return render_html(output, hide_code).name
 
 
-def progress_line(step: str, nb: str) -> tuple[progress.Display, Callable[[str], None]]:
+def progress_line(step: str, nb: str) -> tuple[watch.Display, Callable[[str], None]]:
     """Start the line ``step nb …``; return the display for training progress (its lines go below
     this one) and ``outcome(text)``, which ends the line, naming step and notebook again after progress."""
     say(f"{step} {nb} … ", end="")
-    display = progress.Display(sys.stderr, opening="\n")
+    display = watch.Display(sys.stderr, opening="\n")
     return display, lambda text: say(f"{step} {nb} {text}" if display.shown else text)
 
 
@@ -311,12 +277,12 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
         notebooks_dir: Path | str | None = None, params_files: Sequence[Path] = (), command: Sequence[str] = (),
         use_cache: bool = True) -> int:
     """Execute the notebooks into ``reports_dir/name``; return the exit code (0, 1 failed, 130 interrupted).
-    With ``use_cache``, 02_train reuses an identical training from :func:`model_cache_dir`; ``command``
+    With ``use_cache``, a notebook whose inputs equal an earlier execution's is copied (:mod:`ecgnb.runner.cache`); ``command``
     (without the leading ``ecgnb``) is recorded in run.json.
 
     User errors before anything is written raise :class:`EcgnbError`.
     """
-    root = runs.repo_root()
+    root = places.repo_root()
     check_name(name)
     folder, notebooks = notebook_list(Path(notebooks_dir) if notebooks_dir else None, root, cfg)
     run_dir = Path(reports_dir).resolve() / name
@@ -324,19 +290,18 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     (run_dir / runs.FIGURES).mkdir()
     cfg, data_path = kernel_paths(cfg, run_dir)
     runs.write_text_atomic(run_dir / runs.PARAMS, config.to_yaml(cfg))
-    runs.start_status(run_dir, name, cfg, notebooks, command=["ecgnb", *command],
+    run_state.start_status(run_dir, name, cfg, notebooks, command=["ecgnb", *command],
                       params_files=[shown_path(p, root) for p in params_files], hide_code=hide_code)
     pages.write_run_page(run_dir)
     say(f"run {name}: {len(notebooks)} notebooks → {run_dir}")
-    model_cache = model_cache_dir() if use_cache else None
-    saved_env = kernel_env(root, run_dir / runs.PROGRESS, data_path, model_cache)
+    saved_env = kernel_env(root, run_dir / runs.PROGRESS, data_path)
     start = time.perf_counter()
     kernels = Kernels(run_dir)
     try:
         paths = [folder / f"{nb}.ipynb" for nb in notebooks]
         for i, nb in enumerate(notebooks, 1):
             code = run_one(run_dir, folder, nb, f"[{i}/{len(notebooks)}]", first=i == 1, hide_code=hide_code,
-                           start=start, cfg=cfg, model_cache=model_cache,
+                           start=start, cfg=cfg, use_cache=use_cache,
                            kernel=functools.partial(kernels.take, paths[i - 1], paths[i] if i < len(paths) else None))
             if code:
                 return code
@@ -344,8 +309,8 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
         kernels.close()
         restore_env(saved_env)
     metrics_file = run_dir / runs.METRICS
-    metrics = runs.key_metrics(runs.read_json(metrics_file)) if metrics_file.is_file() else {}
-    runs.finish_status(run_dir, "complete", time.perf_counter() - start, metrics=metrics)
+    metrics = run_state.key_metrics(runs.read_json(metrics_file)) if metrics_file.is_file() else {}
+    run_state.finish_status(run_dir, "complete", time.perf_counter() - start, metrics=metrics)
     page = pages.write_run_page(run_dir)
     _, index_html = pages.write_index(run_dir.parent)
     headline = ", ".join(f"{k} {pages.fmt(metrics[k])}" for k in ("roc_auc", "f1", "balanced_accuracy")
@@ -356,39 +321,37 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
 
 
 def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hide_code: bool, start: float,
-            cfg: Config, model_cache: Path | None = None, kernel: Callable[[], Any] | None = None) -> int:
+            cfg: Config, use_cache: bool = True, kernel: Callable[[], Any] | None = None) -> int:
     """Execute (in the run folder, so every path the notebook sees is relative), clean and render one
     notebook, showing training progress while it runs; record it in run.json. 0, or the run's exit code.
-    With ``model_cache``, a notebook whose inputs equal those of an earlier execution is copied from it
-    (:mod:`ecgnb.reuse`), and one that runs is kept there for the next time. ``kernel`` gives the started
+    With ``use_cache``, a notebook whose inputs equal those of an earlier execution is copied from the
+    cache (:mod:`ecgnb.runner.cache`), and one that runs is kept there for the next time. ``kernel`` gives the started
     kernel to execute in (:class:`Kernels`; None: papermill starts one)."""
     output = run_dir / f"{nb}.ipynb"
     parameters: dict[str, Any] = {"run_dir": "."}
     if first:
         parameters["params_file"] = runs.PARAMS
-    runs.update_notebook(run_dir, nb, status="running")
+    run_state.update_notebook(run_dir, nb, status="running")
     display, outcome = progress_line(step, nb)
     t0 = time.perf_counter()
     digest = reused = None
-    if model_cache is not None:
-        from ecgnb import reuse
-
-        digest = reuse.key(folder / f"{nb}.ipynb", parameters, cfg, run_dir)
-        reused = reuse.restore(model_cache, digest, run_dir)
+    if use_cache:
+        digest = cache.key(folder / f"{nb}.ipynb", parameters, cfg, run_dir)
+        reused = cache.restore(digest, run_dir)
         if reused:
             seconds = time.perf_counter() - t0
-            runs.update_notebook(run_dir, nb, status="done", seconds=round(seconds, 1), html=f"{nb}.html",
+            run_state.update_notebook(run_dir, nb, status="done", seconds=round(seconds, 1), html=f"{nb}.html",
                                  reused=digest[:12])
             pages.write_run_page(run_dir)
             outcome(f"copied in {seconds:.1f} s: its inputs are those of an earlier execution ({digest[:12]}); "
                     "--no-cache executes it")
             return 0
-        before = reuse.outputs(run_dir)
+        before = cache.outputs(run_dir)
     skip_iri_format_check()
     from papermill.exceptions import PapermillExecutionError
 
     try:
-        with progress.following(run_dir / runs.PROGRESS, display):
+        with watch.following(run_dir / runs.PROGRESS, display):
             execute(folder / f"{nb}.ipynb", output, parameters, run_dir, kernel)
     except KeyboardInterrupt:
         outcome("interrupted")
@@ -405,8 +368,8 @@ def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hid
     seconds = time.perf_counter() - t0
     html_name = finish_notebook(output, hide_code)
     if digest is not None:
-        reuse.store(model_cache, digest, run_dir, before)
-    runs.update_notebook(run_dir, nb, status="done", seconds=round(seconds, 1), html=html_name)
+        cache.store(digest, run_dir, before)
+    run_state.update_notebook(run_dir, nb, status="done", seconds=round(seconds, 1), html=html_name)
     pages.write_run_page(run_dir)
     outcome(f"done in {seconds:.1f} s")
     return 0
@@ -415,15 +378,15 @@ def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hid
 def stop(run_dir: Path, nb: str, status: str, seconds: float, start: float, hide_code: bool, *,
          cell: int | None, error: str, code: int) -> int:
     """Record a failed or interrupted notebook: its report (if written), run.json, the index, one line."""
-    error = runs.hide_paths(error, runs.machine_paths(run_dir))  # run.json and the run's page travel too
+    error = clean.hide_paths(error, clean.machine_paths(run_dir))  # run.json and the run's page travel too
     html_name = None
     try:
         html_name = finish_notebook(run_dir / f"{nb}.ipynb", hide_code)
     except Exception as err:  # noqa: BLE001 - the run already failed; say that first, the render second
         say(f"warning: could not render {nb}.html ({type(err).__name__}: {one_line(err)})")
-    runs.update_notebook(run_dir, nb, status=status, seconds=round(seconds, 1), html=html_name)
+    run_state.update_notebook(run_dir, nb, status=status, seconds=round(seconds, 1), html=html_name)
     failure = {"notebook": nb, "cell": cell, "error": error, "html": html_name}
-    runs.finish_status(run_dir, status, time.perf_counter() - start, failure=failure)
+    run_state.finish_status(run_dir, status, time.perf_counter() - start, failure=failure)
     pages.write_run_page(run_dir)
     pages.write_index(run_dir.parent)
     where = f" at cell [{cell}]" if cell is not None else ""
@@ -438,7 +401,7 @@ def stop(run_dir: Path, nb: str, status: str, seconds: float, start: float, hide
 def refresh_notebooks(root: Path) -> int:
     """Re-execute the committed notebooks in place with their own defaults (run folder reports/lab),
     then record that run as the reference (notebooks/reference.json), which nbval's run is checked against."""
-    from ecgnb import reference
+    from ecgnb.runner import reference
 
     folder = root / "notebooks"
     lab, recording = root / "reports" / "lab", root / "reports" / "lab-recording"
@@ -462,7 +425,7 @@ def refresh_notebook(path: Path, step: str, run_dir: Path) -> None:
     showing training progress, and clean it for git."""
     display, outcome = progress_line(step, path.stem)
     t0 = time.perf_counter()
-    with progress.following(run_dir / runs.PROGRESS, display):
+    with watch.following(run_dir / runs.PROGRESS, display):
         execute(path, path, {}, path.parent)  # no parameters: papermill injects no cell
-    runs.clean_notebook(path, committed=True, run_dir=run_dir)
+    clean.clean_notebook(path, committed=True, run_dir=run_dir)
     outcome(f"done in {time.perf_counter() - t0:.1f} s")

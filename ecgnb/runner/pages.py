@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ecgnb import config, runs
+from ecgnb.runner import places, run_state
 
 RUN_PAGE = "index.html"  # each run folder's landing page
 
 INDEX_PARAMS = ("embedding_dim", "epochs", "batch_size", "threshold_rule", "seed")
 INDEX_METRICS = ("roc_auc", "balanced_accuracy", "f1")
-SEED_STUDY_METRICS = ("roc_auc", "f1", "balanced_accuracy", *runs.BASELINE_METRICS)  # plus the tutorial counts
+SEED_STUDY_METRICS = ("roc_auc", "f1", "balanced_accuracy", *run_state.BASELINE_METRICS)  # plus the tutorial counts
 MISSING = "–"
 
 METRIC_NAMES = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "balanced_accuracy": "balanced accuracy", "f1": "F1",
@@ -151,7 +152,7 @@ def index_rows(reports_dir: str | Path) -> tuple[list[str], list[dict[str, Any]]
     """Headers, the run summaries (newest first) and one row of cell texts per run."""
     headers = ["run", "status", "started", *(k.replace("_", " ") for k in INDEX_PARAMS),
                *(METRIC_NAMES[k] for k in INDEX_METRICS), "k-NN ROC-AUC", "tutorial check", "seconds"]
-    summaries = [runs.run_summary(p) for p in runs.run_folders(reports_dir)]
+    summaries = [run_state.run_summary(p) for p in places.run_folders(reports_dir)]
     summaries.sort(key=lambda s: (s["started_at"] or "", s["name"]), reverse=True)
     rows = []
     for s in summaries:
@@ -201,7 +202,7 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     """metric | autoencoder | baseline, from 04_evaluate's metrics.json (what is there)."""
     model, base = metrics.get("held_out") or {}, (metrics.get("baseline") or {}).get("held_out") or {}
     rows = [[METRIC_NAMES.get(k, k), fmt(_number(model.get(k))), fmt(_number(base.get(k)))]
-            for k in runs.KEY_METRICS if k in model]
+            for k in run_state.KEY_METRICS if k in model]
     checks = [metrics.get("tutorial") or {}, (metrics.get("baseline") or {}).get("tutorial") or {}]
     for kind, label in (("normal", "tutorial check: normals"), ("anomaly", "tutorial check: anomalies")):
         cells = [f"{c[f'{kind}_correct']}/{c[f'{kind}_total']}" if f"{kind}_total" in c else MISSING for c in checks]
@@ -219,8 +220,8 @@ def write_run_page(run_dir: str | Path) -> Path:
     differ from the defaults, the key figures, and links to the notebooks and files. Links stay inside the folder.
     """
     run_dir = Path(run_dir)
-    summary = runs.run_summary(run_dir)
-    info = runs.read_status(run_dir) if (run_dir / runs.STATUS).is_file() else {}
+    summary = run_state.run_summary(run_dir)
+    info = run_state.read_status(run_dir) if (run_dir / runs.STATUS).is_file() else {}
     parts = [_run_status(summary, info)]
     metrics = _read_metrics(run_dir)
     if metrics:
@@ -299,7 +300,7 @@ def _file_links(run_dir: Path) -> str:
 
 def write_run_pages(reports_dir: str | Path) -> list[Path]:
     """The page of every run folder under ``reports_dir`` (``ecgnb index`` refreshes them all)."""
-    return [write_run_page(d) for d in runs.run_folders(reports_dir)]
+    return [write_run_page(d) for d in places.run_folders(reports_dir)]
 
 
 # ---------------------------------------------------------------- comparing runs
@@ -327,7 +328,7 @@ def compare_table(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[list[
     Rows: the parameters that differ, then status, key metrics (the baseline's last), tutorial counts, seconds.
     Notes: one line naming the parameters all runs share.
     """
-    summaries = [runs.run_summary(d) for d in run_dirs]
+    summaries = [run_state.run_summary(d) for d in run_dirs]
     params = [s["parameters"] for s in summaries]
     keys = list(dict.fromkeys(k for p in params for k in p))
     differ = [k for k in keys if len({json.dumps(p.get(k)) for p in params}) > 1]
@@ -338,7 +339,7 @@ def compare_table(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[list[
     blank = [""] if study else []
     rows: list[list[str]] = [[k, *(fmt_param(p.get(k)) for p in params), *blank] for k in differ]
     rows.append(["status", *(status_text(s) for s in summaries), *blank])
-    for key in (*runs.KEY_METRICS, *runs.BASELINE_METRICS):
+    for key in (*run_state.KEY_METRICS, *run_state.BASELINE_METRICS):
         values = [s["metrics"].get(key) for s in summaries]
         if any(v is not None for v in values):
             summary = [mean_std(values) if key in SEED_STUDY_METRICS else ""] if study else []

@@ -16,9 +16,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ecgnb import cluster, config, grid, study_table
+from ecgnb import config
+from ecgnb.runner import cluster, grid, messages, study_table
 from ecgnb.errors import EcgnbError
-from ecgnb.grid import PlannedRun
+from ecgnb.runner.grid import PlannedRun
 
 
 @contextlib.contextmanager
@@ -63,7 +64,7 @@ def run_study(study: str, planned: Sequence[PlannedRun], *, reports_dir: Path, f
                 raise
             failures = {name: why for name, why in results.items() if why is not None}
             say(f"study {study}: {len(todo) - len(failures)} complete, {len(failures)} failed "
-                f"in {cluster.clock(time.perf_counter() - start)}")
+                f"in {messages.clock_time(time.perf_counter() - start)}")
         md = study_table.write(study, planned, reports_dir)
     print(md, end="")
     if failures:

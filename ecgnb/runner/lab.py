@@ -19,6 +19,7 @@ from typing import Sequence
 
 from ecgnb import runs
 from ecgnb.errors import EcgnbError
+from ecgnb.runner import places
 
 PREFIX = "lab-"  # reports/lab-<profile>/: one run folder per profile, so a folder never mixes two
 RECORDING_DIR = "recording"  # 06_recording's own run folder inside the profile's: its model.pt is not 02's
@@ -95,12 +96,12 @@ def command(root_dir: Path, *options: str) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Prepare the folder, then become ``jupyter lab`` on it (exit 2 with one line on a bad ``--params``)."""
-    parser = argparse.ArgumentParser(prog="python -m ecgnb.lab", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ecgnb.runner.lab", description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params/default.yaml"),
                         help="the working copies' profile (default: params/default.yaml)")
     parser.add_argument("--dev", action="store_true", help="open the committed notebooks instead, to edit them")
     args = parser.parse_args(argv)
-    root = runs.repo_root()
+    root = places.repo_root()
     if args.dev:
         folder = root / "notebooks"
         print("lab-dev: the committed notebooks (run folder reports/lab/); review `git diff notebooks/` after")

@@ -32,7 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ecgnb import config, pages, report, runs
+from ecgnb import config, runs
+from ecgnb.errors import one_line
+from ecgnb.runner import messages, pages, report, run_state
+from ecgnb.runner.messages import clock_time
 from ecgnb.errors import EcgnbError
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # torch reads OMP's
@@ -167,7 +170,7 @@ def run_on_worker(job: Job) -> Outcome:
         request.write_text(json.dumps({"name": job.name, "params": str(params), "reports": str(reports),
                                        "command": job.study.get("command", ["ecgnb"])[1:],
                                        "options": dict(job.run_options)}))
-        argv = [sys.executable, "-m", "ecgnb.cluster", str(os.getpid()), str(request)]
+        argv = [sys.executable, "-m", "ecgnb.runner.cluster", str(os.getpid()), str(request)]
         start = time.perf_counter()
         done = subprocess.run(argv, env={**os.environ, **thread_env(job.threads)}, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
@@ -176,7 +179,7 @@ def run_on_worker(job: Job) -> Outcome:
         archive = None
         if (run_dir / runs.STATUS).is_file():
             settle(run_dir, done.returncode, seconds)
-            runs.update_status(run_dir, study={**job.study, "worker": worker.address, "threads": job.threads})
+            run_state.update_status(run_dir, study={**job.study, "worker": worker.address, "threads": job.threads})
             archive = pack(run_dir)
         tail = "\n".join(done.stderr.splitlines()[-LOG_LINES:])
         return Outcome(job.name, done.returncode, seconds, worker.address, tail, archive)
@@ -186,11 +189,11 @@ def run_on_worker(job: Job) -> Outcome:
 
 def settle(run_dir: Path, code: int, seconds: float) -> None:
     """A run.json still saying *running* after its process ended: mark it failed at the notebook it was in."""
-    info = runs.read_status(run_dir)
+    info = run_state.read_status(run_dir)
     if info["status"] != "running":
         return
     notebook = next((nb for nb, entry in info["notebooks"].items() if entry.get("status") == "running"), None)
-    runs.finish_status(run_dir, "failed", seconds, failure={
+    run_state.finish_status(run_dir, "failed", seconds, failure={
         "notebook": notebook, "cell": None, "html": None, "error": f"`ecgnb run` ended with exit code {code}"})
 
 
@@ -214,12 +217,12 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def child_main(argv: Sequence[str]) -> int:
-    """``python -m ecgnb.cluster WORKER_PID JOB_FILE``: the report that :func:`run_on_worker` asked for
+    """``python -m ecgnb.runner.cluster WORKER_PID JOB_FILE``: the report that :func:`run_on_worker` asked for
     (:func:`report.run`, exit code as ``ecgnb run``'s), in a process that dies with its worker."""
     die_with_parent(int(argv[0]))
     job = json.loads(Path(argv[1]).read_text())
     params = Path(job["params"])
-    return report.guarded(lambda: report.run(config.load([params]), job["name"], reports_dir=Path(job["reports"]),
+    return messages.guarded(lambda: report.run(config.load([params]), job["name"], reports_dir=Path(job["reports"]),
                                              params_files=[params], command=job["command"], **job["options"]))
 
 
@@ -282,7 +285,7 @@ class Progress:
         elapsed = time.perf_counter() - self.start
         waiting = self.total - self.done - self.failed - len(self.running)
         counts = f"{self.done} done · {len(self.running)} running · {self.failed} failed · {waiting} waiting"
-        self.say(f"[{clock(elapsed)}] {what}  ({counts}{self.time_left(waiting)})")
+        self.say(f"[{clock_time(elapsed)}] {what}  ({counts}{self.time_left(waiting)})")
 
     def time_left(self, waiting: int) -> str:
         """Mean run time so far × the work left, spread over the slots; unknown before a run ends."""
@@ -291,13 +294,7 @@ class Progress:
         mean = sum(self.durations) / len(self.durations)
         now = time.perf_counter()
         left = waiting * mean + sum(max(0.0, mean - (now - t)) for t in self.running.values())
-        return f" · about {clock(left / self.slots)} left"
-
-
-def clock(seconds: float) -> str:
-    """``h:mm:ss``."""
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+        return f" · about {clock_time(left / self.slots)} left"
 
 
 def execute(client: Any, jobs: Sequence[Job], reports_dir: Path, progress: Progress) -> dict[str, str | None]:
@@ -345,13 +342,13 @@ def collect(future: Any, reports_dir: Path) -> tuple[float | None, str | None]:
     except KilledWorker:
         return None, "its worker died while running it, on every try (Dask: KilledWorker)"
     except Exception as err:  # noqa: BLE001 - whatever went wrong on the worker fails this run only
-        return None, f"could not run on the worker ({type(err).__name__}: {report.one_line(err)})"
+        return None, f"could not run on the worker ({type(err).__name__}: {one_line(err)})"
     run_dir = land(outcome, reports_dir)
     if run_dir is None:
         errors = [line for line in outcome.log_tail.splitlines() if line.startswith("error:")]
         last = (errors or outcome.log_tail.splitlines() or ["no output"])[-1]
         return None, f"`ecgnb run` exited with code {outcome.code} before making its run folder: {last}"
-    info = runs.read_status(run_dir)
+    info = run_state.read_status(run_dir)
     if info["status"] == "complete":
         return outcome.seconds, None
     return None, failure_text(run_dir, info)
@@ -369,7 +366,7 @@ def headline(run_dir: Path, failure: str | None) -> str:
     """What the progress line says of a finished run: its time and headline metrics, or its failure."""
     if failure is not None:
         return f": {failure}"
-    info = runs.read_status(run_dir)
+    info = run_state.read_status(run_dir)
     metrics = info.get("metrics") or {}
     shown = ", ".join(f"{k} {pages.fmt(metrics[k])}" for k in ("roc_auc", "balanced_accuracy") if k in metrics)
     return f" in {info.get('seconds')} s" + (f": {shown}" if shown else "")
