@@ -30,7 +30,7 @@ from benchmarks import one_class_table as table
 from benchmarks import one_class_tasks as tasks
 from benchmarks.one_class_tasks import DETECTORS, GROUPS, SEEDED, Task
 from benchmarks.study_speed import cpu_name
-from ecgnb import config, datasets, runs
+from ecgnb import atomic, config, datasets, runs
 from ecgnb.errors import one_line
 from ecgnb.runner import cluster, messages
 from ecgnb.runner.cli import Parser, find_params_file
@@ -274,8 +274,8 @@ def benchmark(args: Any, argv: Sequence[str], say: Callable[[str], None]) -> int
               "that it lists."]
     md = table.markdown(summary, sets, detectors, notes_by_set(planned, results), footer)
     args.out.mkdir(parents=True, exist_ok=True)
-    runs.write_text_atomic(args.out / "one_class.csv", summary.to_csv(index=False, float_format="%.3f"))
-    runs.write_text_atomic(args.out / "one_class.md", md)
+    atomic.write_text(args.out / "one_class.csv", summary.to_csv(index=False, float_format="%.3f"))
+    atomic.write_text(args.out / "one_class.md", md)
     print(md, end="")
     say(f"tables: {args.out / 'one_class.csv'} and {args.out / 'one_class.md'}")
     if failures:

@@ -27,6 +27,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
+from ecgnb import atomic
 from ecgnb.errors import EcgnbError, one_line
 
 GDRIVE_ID = "16MIleqoIr1vYxlGk4GKnGmrsCPuWkkpT"
@@ -547,17 +548,11 @@ def _strata(labels: np.ndarray, fraction: float) -> np.ndarray | None:
 
 
 def save_split(s: Split, path: str | Path) -> None:
-    """Write the split as .npz atomically (temp file in the same folder, then os.replace)."""
+    """Write the split as .npz, whole or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{name: getattr(s, name) for name in _SPLIT_FIELDS})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic.replacing(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **{name: getattr(s, name) for name in _SPLIT_FIELDS})
 
 
 def load_split(path: str | Path) -> Split:

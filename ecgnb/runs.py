@@ -8,11 +8,10 @@ be re-run alone.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from ecgnb import config
+from ecgnb import atomic, config
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 
@@ -38,20 +37,9 @@ def path(run_dir: str | Path, name: str) -> Path:
     return Path(run_dir) / name
 
 
-def write_text_atomic(target: str | Path, text: str) -> None:
-    """Write ``text`` so readers see the old file or the whole new one, never a half."""
-    target = Path(target)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_json(target: str | Path, data: Mapping[str, Any]) -> None:
     """Atomic, pretty JSON."""
-    write_text_atomic(target, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    atomic.write_text(target, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(source: str | Path, made_by: str = "an earlier notebook") -> dict[str, Any]:
@@ -85,7 +73,7 @@ def open_run(run_dir: str | Path, params_file: str | Path | None = None,
         print(f"new parameters ({'; '.join(diff)}): this run starts over; removed what the old ones produced "
               f"({', '.join(removed) or 'nothing yet'})")
     (run_dir / FIGURES).mkdir(parents=True, exist_ok=True)
-    write_text_atomic(saved, config.to_yaml(wanted))
+    atomic.write_text(saved, config.to_yaml(wanted))
     return wanted
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import random
 import sys
 import threading
@@ -25,7 +24,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from ecgnb import __version__, score
+from ecgnb import __version__, atomic, score
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from ecgnb.model import Ensemble, RecurrentAutoencoder, as_sequences, downsample_for
@@ -276,12 +275,8 @@ def save_checkpoint(path: str | Path, model: Ensemble | RecurrentAutoencoder, cf
         "ecgnb_version": __version__,
         **(extra or {}),
     }
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic.replacing(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | Path, cfg: Config | None = None, fingerprint: str | None = None,

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ecgnb import config, runs
+from ecgnb import atomic, config, runs
 from ecgnb.config import Config
 from ecgnb.runner import run_state
 
@@ -36,7 +36,7 @@ def make_run(reports: Path, name: str, status: str, cfg: Config = Config(), metr
     ``metrics`` as metrics.json, an (empty) PNG per name in ``figures``."""
     run_dir = reports / name
     (run_dir / runs.FIGURES).mkdir(parents=True)
-    runs.write_text_atomic(run_dir / runs.PARAMS, config.to_yaml(cfg))
+    atomic.write_text(run_dir / runs.PARAMS, config.to_yaml(cfg))
     run_state.start_status(run_dir, name, cfg, runs.NOTEBOOKS)
     for nb in runs.NOTEBOOKS[:2]:
         (run_dir / f"{nb}.html").write_text("<html></html>")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ecgnb import config, data, runs
+from ecgnb import atomic, config, data, runs
 from ecgnb.runner import reference
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
@@ -39,7 +39,7 @@ EXPECTED = {"kept_epoch": 2.5, "val_l1": 34.5, "val_roc_auc": 0.995, "threshold"
 def run_folder(path: Path, cfg: Config = Config(), fingerprint: str = data.DATA_FINGERPRINT) -> Path:
     """A finished run folder as the five notebooks leave it (only the files the check reads)."""
     path.mkdir(parents=True)
-    runs.write_text_atomic(path / runs.PARAMS, config.to_yaml(cfg))
+    atomic.write_text(path / runs.PARAMS, config.to_yaml(cfg))
     runs.write_json(path / runs.DATA_INFO, {"fingerprint": fingerprint})
     HISTORY.to_csv(path / runs.HISTORY, index=False)
     runs.write_json(path / runs.THRESHOLD, {"value": 29.5, "rule": cfg.threshold_rule})

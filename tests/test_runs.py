@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ecgnb import runs
+from ecgnb import atomic, runs
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from ecgnb.runner import clean, places, run_state
@@ -60,13 +60,13 @@ def test_read_json_missing_names_the_maker(tmp_path):
 
 
 def test_atomic_writes_leave_no_temp_files(tmp_path):
-    runs.write_text_atomic(tmp_path / "a.txt", "one")
-    runs.write_text_atomic(tmp_path / "a.txt", "two")
+    atomic.write_text(tmp_path / "a.txt", "one")
+    atomic.write_text(tmp_path / "a.txt", "two")
     runs.write_json(tmp_path / "b.json", {"x": 1})
     assert (tmp_path / "a.txt").read_text() == "two" and runs.read_json(tmp_path / "b.json") == {"x": 1}
     (tmp_path / "dir").mkdir()
     with pytest.raises(OSError):
-        runs.write_text_atomic(tmp_path / "dir", "cannot replace a folder")
+        atomic.write_text(tmp_path / "dir", "cannot replace a folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.json", "dir"]
 
 

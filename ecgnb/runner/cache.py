@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import tempfile
 from dataclasses import fields
 from importlib import metadata
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 
 import ecgnb
-from ecgnb import data, runs
+from ecgnb import atomic, data, runs
 from ecgnb.config import DATA_KEYS, THRESHOLD_KEYS, Config
 
 ENV_VAR = "ECGNB_RUN_CACHE"  # where executed notebooks are kept (else runs/ in the data cache)
@@ -136,15 +135,14 @@ def store(digest: str, run_dir: Path, before: Mapping[str, tuple[int, int]]) -> 
     written = sorted(name for name, stamp in outputs(run_dir).items() if before.get(name) != stamp)
     where = folder()
     where.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}.", dir=where))
     try:
-        for name in written:
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(run_dir / name, staging / name)
-        runs.write_json(staging / ENTRY_INFO, {"files": written})
-        os.replace(staging, where / digest)
+        with atomic.replacing(where / digest) as staging:
+            for name in written:
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(run_dir / name, staging / name)
+            runs.write_json(staging / ENTRY_INFO, {"files": written})
     except OSError:  # another run stored the same key first, or the disk is full: the cache is only a shortcut
-        shutil.rmtree(staging, ignore_errors=True)
+        pass
 
 
 def restore(digest: str, run_dir: Path) -> bool:

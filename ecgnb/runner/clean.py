@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ecgnb import runs
+from ecgnb import atomic
 from ecgnb.runner.places import repo_root_or_none
 
 
@@ -42,7 +42,7 @@ def clean_notebook(path: str | Path, committed: bool = False, run_dir: str | Pat
             if WIDGET_VIEW in data and len(data) > 1:
                 del data[WIDGET_VIEW]
             _replace_paths(output, aliases)
-    runs.write_text_atomic(path, nbformat.writes(nb) + "\n")
+    atomic.write_text(path, nbformat.writes(nb) + "\n")
 
 
 def machine_paths(run_dir: str | Path) -> list[tuple[str, str]]:

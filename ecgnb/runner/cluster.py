@@ -357,9 +357,7 @@ def collect(future: Any, reports_dir: Path) -> tuple[float | None, str | None]:
 def failure_text(run_dir: Path, info: Mapping[str, Any]) -> str:
     """``02_train failed at cell [5]: TrainingError: … (see …/02_train.html)``, as `ecgnb run` says it."""
     failure = info.get("failure") or {}
-    where = f" at cell [{failure['cell']}]" if failure.get("cell") is not None else ""
-    see = f" (see {run_dir / failure['html']})" if failure.get("html") else ""
-    return f"{failure.get('notebook') or 'the run'} {info['status']}{where}: {failure.get('error')}{see}"
+    return run_state.failure_line(info["status"], failure, run_dir / failure["html"] if failure.get("html") else None)
 
 
 def headline(run_dir: Path, failure: str | None) -> str:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ecgnb import runs
+from ecgnb import atomic, runs
 from ecgnb.errors import EcgnbError
 from ecgnb.runner import places
 
@@ -65,7 +65,7 @@ def working_copies(params_file: Path, folder: Path, root: Path) -> list[Path]:
                 f"notebook's folder). Edits and outputs stay here; the committed notebook is `notebooks/{name}.ipynb` "
                 "(`make lab-dev` edits it).")
         nb.cells[0].source = f"{note}\n\n{nb.cells[0].source}"
-        runs.write_text_atomic(target, nbformat.writes(nb) + "\n")
+        atomic.write_text(target, nbformat.writes(nb) + "\n")
         made.append(target)
     return made
 

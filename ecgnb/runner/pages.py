@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ecgnb import config, runs
+from ecgnb import atomic, config, runs
 from ecgnb.runner import places, run_state
 
 RUN_PAGE = "index.html"  # each run folder's landing page
@@ -184,8 +184,8 @@ def write_index(reports_dir: str | Path) -> tuple[Path, Path]:
     body = (f'<p class="note">{html.escape(note)}</p>\n' + html_table(headers, html_rows, "index", wrap=(0, 1, 2, rule, len(headers) - 2))
             if rows else "<p>No runs yet: <code>ecgnb run</code>.</p>")
     md_path, html_path = reports_dir / "index.md", reports_dir / "index.html"
-    runs.write_text_atomic(md_path, md)
-    runs.write_text_atomic(html_path, html_page("ecgnb runs", body))
+    atomic.write_text(md_path, md)
+    atomic.write_text(html_path, html_page("ecgnb runs", body))
     return md_path, html_path
 
 
@@ -248,7 +248,7 @@ def write_run_page(run_dir: str | Path) -> Path:
             for name, caption, nb in figures) + "</div>")
     parts += ["<h2>Notebooks and files</h2>", _notebook_table(run_dir, info), _file_links(run_dir)]
     target = run_dir / RUN_PAGE
-    runs.write_text_atomic(target, html_page(f"ecgnb run {summary['name']}", *parts))
+    atomic.write_text(target, html_page(f"ecgnb run {summary['name']}", *parts))
     return target
 
 
@@ -364,11 +364,11 @@ def write_compare(run_dirs: Sequence[str | Path], out: str | Path, title: str) -
     out = Path(out)
     md_path, html_path = (out.with_suffix(".md"), out) if out.suffix == ".html" else (out, out.with_suffix(".html"))
     md_path.parent.mkdir(parents=True, exist_ok=True)
-    runs.write_text_atomic(md_path, md)
+    atomic.write_text(md_path, md)
     linked = [link(name, relative_href(Path(d) / RUN_PAGE, html_path.parent)) if (Path(d) / RUN_PAGE).is_file()
               else name for name, d in zip(headers[1:], run_dirs)]
     html_headers = ["", *linked, *headers[1 + len(run_dirs):]]
     body = html_table(html_headers, [[breakable(r[0]), *r[1:]] for r in rows]) + "".join(
         f'<p class="note">{html.escape(n)}</p>' for n in notes)
-    runs.write_text_atomic(html_path, html_page(title, body))
+    atomic.write_text(html_path, html_page(title, body))
     return md

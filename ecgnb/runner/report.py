@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ecgnb import config, progress, runs
+from ecgnb import atomic, config, progress, runs
 from ecgnb.runner import cache, clean, pages, places, run_state, watch
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError, one_line
@@ -250,7 +250,7 @@ def render_html(notebook: Path, hide_code: bool) -> Path:
     """The executed notebook as standalone HTML next to it (code cells left out with ``hide_code``)."""
     body, _ = html_exporter(hide_code).from_filename(str(notebook))
     target = notebook.with_suffix(".html")
-    runs.write_text_atomic(target, body)
+    atomic.write_text(target, body)
     return target
 
 
@@ -289,7 +289,7 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     prepare_run_dir(run_dir, force)
     (run_dir / runs.FIGURES).mkdir()
     cfg, data_path = kernel_paths(cfg, run_dir)
-    runs.write_text_atomic(run_dir / runs.PARAMS, config.to_yaml(cfg))
+    atomic.write_text(run_dir / runs.PARAMS, config.to_yaml(cfg))
     run_state.start_status(run_dir, name, cfg, notebooks, command=["ecgnb", *command],
                       params_files=[shown_path(p, root) for p in params_files], hide_code=hide_code)
     pages.write_run_page(run_dir)
@@ -389,9 +389,7 @@ def stop(run_dir: Path, nb: str, status: str, seconds: float, start: float, hide
     run_state.finish_status(run_dir, status, time.perf_counter() - start, failure=failure)
     pages.write_run_page(run_dir)
     pages.write_index(run_dir.parent)
-    where = f" at cell [{cell}]" if cell is not None else ""
-    see = f" (see {run_dir / html_name})" if html_name else ""
-    say(f"error: {nb} {status}{where}: {error}{see}")
+    say(f"error: {run_state.failure_line(status, failure, run_dir / html_name if html_name else None)}")
     return code
 
 

@@ -179,3 +179,11 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
     return {"name": run_dir.name, "dir": run_dir, "status": status, "failure": failure,
             "started_at": info.get("started_at"), "seconds": info.get("seconds"),
             "parameters": parameters or {}, "metrics": metrics}
+
+
+def failure_line(status: str, failure: Mapping[str, Any], see: str | None = None) -> str:
+    """How a failed or interrupted run is told everywhere (the command, a study, the run's page):
+    ``02_train failed at cell [5]: TrainingError: … (see …/02_train.html)``."""
+    where = f" at cell [{failure['cell']}]" if failure.get("cell") is not None else ""
+    return f"{failure.get('notebook') or 'the run'} {status}{where}: {failure.get('error')}" + (f" (see {see})" if see else "")
+

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ecgnb import config, runs
+from ecgnb import atomic, config, runs
 from ecgnb.errors import EcgnbError
 from ecgnb.runner import places, run_state
 from ecgnb.runner.messages import say
@@ -89,4 +89,4 @@ def write_csv(table: pd.DataFrame, out: Path | None, force: bool, stdout: TextIO
         stdout.write(table.to_csv(index=False))
         return
     check_out(out, force)
-    runs.write_text_atomic(out, table.to_csv(index=False))
+    atomic.write_text(out, table.to_csv(index=False))

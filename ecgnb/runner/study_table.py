@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ecgnb import runs
+from ecgnb import atomic, runs
 from ecgnb.runner import pages, run_state
 from ecgnb.runner.grid import PlannedRun
 
@@ -99,6 +99,6 @@ def write(study: str, planned: Sequence[PlannedRun], reports_dir: Path) -> str:
                           pages.html_table(config_headers, [[as_html(c) for c in r] for r in config_rows]),
                           "<h2>Runs</h2>",
                           pages.html_table(run_headers, [[as_html(c) for c in r] for r in run_rows]))
-    runs.write_text_atomic(reports_dir / f"{study}.md", md)
-    runs.write_text_atomic(reports_dir / f"{study}.html", page)
+    atomic.write_text(reports_dir / f"{study}.md", md)
+    atomic.write_text(reports_dir / f"{study}.html", page)
     return md
