@@ -21,7 +21,6 @@ the stable-detector issue. Runs already complete are kept (re-running resumes).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess

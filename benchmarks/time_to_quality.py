@@ -45,7 +45,7 @@ def render(name: str, seed: int, overrides: dict[str, object], reports: Path) ->
 
 def measured(run_dir: Path, wall: float) -> dict[str, float]:
     """Times, training work and held-out quality of a finished run folder."""
-    cfg = runs.load_config(run_dir)
+    cfg = runs.reopen(run_dir).config
     history = pd.read_csv(run_dir / runs.HISTORY)
     train_beats = data.load_split(run_dir / runs.SPLIT).train.shape[0]
     r = reference.results(run_dir)

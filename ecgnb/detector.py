@@ -182,7 +182,7 @@ class Detector:
 
         path = Path(path)
         run_dir = path if path.is_dir() else None
-        model, ckpt = train.load_checkpoint(runs.path(path, runs.CHECKPOINT) if run_dir else path,
+        model, ckpt = train.load_checkpoint(Path(path) / runs.CHECKPOINT if run_dir else path,
                                             fingerprint=fingerprint)
         state = ckpt.get("detector")
         if state is None:
@@ -193,10 +193,10 @@ class Detector:
         det.model_, det.history_ = model, train.history_frame(ckpt)
         det.reference_ = state["reference"].numpy()
         det.scales_, det.threshold_ = dict(state["scales"]), state["threshold"]
-        if run_dir is not None and runs.path(run_dir, runs.THRESHOLD).is_file():
+        if run_dir is not None and (Path(run_dir) / runs.THRESHOLD).is_file():
             from ecgnb.threshold import Threshold
 
-            det.threshold_ = Threshold.load(runs.path(run_dir, runs.THRESHOLD)).value
+            det.threshold_ = Threshold.load(Path(run_dir) / runs.THRESHOLD).value
         return det
 
 

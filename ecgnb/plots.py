@@ -64,7 +64,7 @@ class Saved:
 
 def save(fig: Figure, run_dir: str | Path, name: str) -> Saved:
     """Write ``fig`` to ``run_dir/figures/<name>.png``; the result shows as that PNG in a notebook."""
-    target = runs.path(run_dir, runs.FIGURES) / f"{name}.png"
+    target = Path(run_dir) / runs.FIGURES / f"{name}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(target, dpi=DPI, bbox_inches="tight")
     return Saved(target, repr(fig))

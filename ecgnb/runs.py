@@ -1,18 +1,22 @@
-"""Run folders: the files notebooks hand to each other, written atomically, named in one place.
+"""Run folders: the files notebooks hand to each other, named in one place, written whole.
 
 A run folder (``reports/<name>/``) holds everything one run produced. Notebooks never
 share kernel state: each reads what earlier notebooks wrote here, so any one of them can
-be re-run alone.
+be re-run alone. :class:`Run` is the folder with its parameters; 01_explore opens it
+(:func:`open_run`), every later notebook and the runner reopen it (:func:`reopen`).
 """
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ecgnb import atomic, config
+from ecgnb import atomic, config, data
 from ecgnb.config import Config
+from ecgnb.data import Split
 from ecgnb.errors import EcgnbError
 
 NOTEBOOKS = ("01_explore", "02_train", "03_threshold", "04_evaluate", "05_visualize")
@@ -32,14 +36,45 @@ PROGRESS = "progress.jsonl"  # training progress records for the CLI (02, when t
 BEATS = "beats.csv"  # one row per beat of a recording: time_s, score, flagged[, label], the evidence (06)
 
 
-def path(run_dir: str | Path, name: str) -> Path:
-    """Path of one artifact inside a run folder."""
-    return Path(run_dir) / name
+@dataclass(frozen=True)
+class Run:
+    """One run folder and the parameters it was started with; its files by name. A path-like object, so
+    ``plots.save(fig, run, name)`` and ``Detector.load(run)`` take it as the folder."""
+
+    folder: Path
+    config: Config
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.folder)
+
+    def file(self, name: str) -> Path:
+        """The path of one of the run's files (:data:`SPLIT`, :data:`LOSSES`, …)."""
+        return self.folder / name
+
+    def read_json(self, name: str, made_by: str = "an earlier notebook") -> dict[str, Any]:
+        """One of the run's JSON files; a missing one says which notebook makes it."""
+        return read_json(self.file(name), made_by)
+
+    def write_json(self, name: str, content: Mapping[str, Any]) -> None:
+        write_json(self.file(name), content)
+
+    def data_info(self) -> dict[str, Any]:
+        """What 01_explore recorded of the data: its source, fingerprint, classes and split sizes."""
+        return self.read_json(DATA_INFO, "01_explore")
+
+    def split(self) -> Split:
+        """The split 01_explore made (:data:`SPLIT`)."""
+        if not self.file(SPLIT).is_file():
+            raise EcgnbError(f"{self.file(SPLIT)}: not found; run 01_explore for this run folder first")
+        return data.load_split(self.file(SPLIT))
+
+    def save_split(self, split: Split) -> None:
+        data.save_split(split, self.file(SPLIT))
 
 
-def write_json(target: str | Path, data: Mapping[str, Any]) -> None:
-    """Atomic, pretty JSON."""
-    atomic.write_text(target, json.dumps(data, indent=2, sort_keys=False) + "\n")
+def write_json(target: str | Path, content: Mapping[str, Any]) -> None:
+    """Pretty JSON, written whole."""
+    atomic.write_text(target, json.dumps(content, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(source: str | Path, made_by: str = "an earlier notebook") -> dict[str, Any]:
@@ -51,7 +86,7 @@ def read_json(source: str | Path, made_by: str = "an earlier notebook") -> dict[
 
 
 def open_run(run_dir: str | Path, params_file: str | Path | None = None,
-             overrides: Mapping[str, Any] | None = None) -> Config:
+             overrides: Mapping[str, Any] | None = None) -> Run:
     """Start or reopen a run: the config from ``params_file`` + ``overrides``, saved in the folder.
 
     A folder that already has parameters keeps them when nothing else is asked. Asked for other
@@ -66,7 +101,7 @@ def open_run(run_dir: str | Path, params_file: str | Path | None = None,
         existing = config.load([saved])
         asks_other = bool(overrides) or (params_file and Path(params_file).resolve() != saved.resolve())
         if not asks_other or existing == wanted:
-            return existing
+            return Run(run_dir, existing)
         diff = [f"{k}: {v!r} → {wanted.to_dict()[k]!r}" for k, v in existing.to_dict().items()
                 if wanted.to_dict()[k] != v]
         removed = start_over(run_dir)
@@ -74,7 +109,7 @@ def open_run(run_dir: str | Path, params_file: str | Path | None = None,
               f"({', '.join(removed) or 'nothing yet'})")
     (run_dir / FIGURES).mkdir(parents=True, exist_ok=True)
     atomic.write_text(saved, config.to_yaml(wanted))
-    return wanted
+    return Run(run_dir, wanted)
 
 
 DERIVED = (DATA_INFO, SPLIT, CHECKPOINT, HISTORY, LOSSES, THRESHOLD, METRICS, BEATS, PROGRESS)  # what notebooks write
@@ -94,9 +129,9 @@ def notebooks_for(cfg: Config) -> tuple[str, ...]:
     return (RECORDING_NOTEBOOK,) if cfg.recording else NOTEBOOKS
 
 
-def load_config(run_dir: str | Path) -> Config:
-    """The parameters a run folder was started with (written by 01_explore or the CLI)."""
+def reopen(run_dir: str | Path) -> Run:
+    """A run folder with the parameters it was started with (written by 01_explore or ``ecgnb run``)."""
     saved = Path(run_dir) / PARAMS
     if not saved.is_file():
         raise EcgnbError(f"{saved}: not found; run 01_explore for this run folder first")
-    return config.load([saved])
+    return Run(Path(run_dir), config.load([saved]))

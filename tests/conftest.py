@@ -29,7 +29,7 @@ def one_torch_thread() -> None:
 
 # As in `ecgnb run`: nbformat (collected test modules, the kernels' clients) without jsonschema's 2 s of
 # 'iri' parsers. nbval's plugin, where loaded, imported nbformat before this file (`make test-fast` leaves it out).
-from ecgnb.runner.report import skip_iri_format_check  # noqa: E402
+from ecgnb.runner.kernels import skip_iri_format_check  # noqa: E402
 
 skip_iri_format_check()
 

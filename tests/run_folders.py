@@ -37,10 +37,11 @@ def make_run(reports: Path, name: str, status: str, cfg: Config = Config(), metr
     run_dir = reports / name
     (run_dir / runs.FIGURES).mkdir(parents=True)
     atomic.write_text(run_dir / runs.PARAMS, config.to_yaml(cfg))
-    run_state.start_status(run_dir, name, cfg, runs.NOTEBOOKS)
+    notebooks = run_state.start_status(run_dir, name, cfg, runs.NOTEBOOKS)["notebooks"]
     for nb in runs.NOTEBOOKS[:2]:
         (run_dir / f"{nb}.html").write_text("<html></html>")
-        run_state.update_notebook(run_dir, nb, status="done", seconds=1.25, html=f"{nb}.html")
+        notebooks[nb] = {"status": "done", "seconds": 1.25, "html": f"{nb}.html"}
+    run_state.update_status(run_dir, notebooks=notebooks)
     if metrics:
         runs.write_json(run_dir / runs.METRICS, metrics)
     for figure in figures:

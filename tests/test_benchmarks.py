@@ -91,8 +91,8 @@ def test_time_to_quality_measures_a_run_folder_and_gives_the_ratio(tmp_path):
     for name, batch, seconds in (("previous default", 16, 100.0), ("current default", 4, 40.0)):
         run_dir = run_folder(tmp_path / name.replace(" ", "-"), Config(batch_size=batch))
         data.save_split(tiny_split(), run_dir / runs.SPLIT)  # 16 training beats
-        run_state.start_status(run_dir, name, Config(), runs.NOTEBOOKS)
-        run_state.update_notebook(run_dir, "02_train", status="done", seconds=seconds / 2)
+        notebooks = run_state.start_status(run_dir, name, Config(), runs.NOTEBOOKS)["notebooks"]
+        run_state.update_status(run_dir, notebooks={**notebooks, "02_train": {"status": "done", "seconds": seconds / 2}})
         rows[name] = time_to_quality.measured(run_dir, seconds)
     assert rows["previous default"]["member_epochs"] == 6 and rows["previous default"]["steps"] == 6 * 1
     assert rows["current default"]["steps"] == 6 * 4 and rows["current default"]["train_s"] == 20.0

@@ -94,6 +94,8 @@ def test_every_notebook_reads_only_what_its_entry_says():
     for nb in runs.NOTEBOOKS:
         code = "\n".join(c.source for c in nbformat.read(NOTEBOOKS / f"{nb}.ipynb", 4).cells if c.cell_type == "code")
         named = {n for n in names.values() if f"runs.{n}" in code}
+        named |= {n for call, n in (("run.split()", "SPLIT"), ("run.save_split(", "SPLIT"), ("run.data_info()", "DATA_INFO"))
+                  if call in code}
         assert named <= {names[f] for f in cache.READS[nb]} | writes[nb], nb
         ignored = cache.IGNORES.get(nb, ())
         assert not [k for k in ignored if f"cfg.{k}" in code], nb

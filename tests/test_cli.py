@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from ecgnb import runs
-from ecgnb.runner import cli, report, run_state
+from ecgnb.runner import cli, kernels, report, run_state
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -235,7 +235,7 @@ def test_interrupted_or_broken_execution(capsys, monkeypatch, tmp_path, good_not
     def execute(*args, **kwargs):
         raise raised
 
-    monkeypatch.setattr(report, "execute", execute)
+    monkeypatch.setattr(kernels, "execute", execute)
     got, _, err = run_cli(capsys, "run", "--name", "r", "--reports", str(tmp_path),
                           "--notebooks-dir", str(good_notebooks))
     info = run_state.read_status(tmp_path / "r")
@@ -264,7 +264,7 @@ here.write_text(json.dumps({"pid": os.getpid(), "born": psutil.Process().create_
 
 
 def test_each_kernel_boots_while_the_notebook_before_it_runs_and_none_is_left(capsys, tmp_path):
-    """Kernels are started a notebook ahead (report.Kernels); every one is stopped when the run ends."""
+    """Kernels are started a notebook ahead (kernels.Kernels); every one is stopped when the run ends."""
     import psutil
 
     folder = tmp_path / "nbs"
@@ -281,7 +281,7 @@ def test_each_kernel_boots_while_the_notebook_before_it_runs_and_none_is_left(ca
 
 
 def test_a_kernel_loads_its_notebooks_imports_before_the_notebook_runs_and_silently(capsys, monkeypatch, tmp_path):
-    """The next notebook's kernel imports what that notebook imports while the one before runs (report.imports);
+    """The next notebook's kernel imports what that notebook imports while the one before runs (kernels.imports);
     the notebook then sees the module loaded, its execution counts are a fresh kernel's, and what the import
     printed stays out of the notebook."""
     (tmp_path / "lib").mkdir()
@@ -293,7 +293,7 @@ def test_a_kernel_loads_its_notebooks_imports_before_the_notebook_runs_and_silen
     notebook(folder / "02_b.ipynb", 'run_dir = ""', "%time x = 1", "import sys; BEFORE = 'marker' in sys.modules",
              "import marker", "import json, pathlib\n"
              "pathlib.Path(run_dir, 'b.json').write_text(json.dumps([BEFORE, marker.LOADED_AT]))")
-    assert report.imports(folder / "02_b.ipynb") == "import sys\nimport marker\nimport json, pathlib"
+    assert kernels.imports(folder / "02_b.ipynb") == "import sys\nimport marker\nimport json, pathlib"
     code, _, err = run_cli(capsys, "run", "--name", "w", "--reports", str(tmp_path / "r"), "--notebooks-dir", str(folder))
     assert code == 0, err
     run_dir = tmp_path / "r" / "w"

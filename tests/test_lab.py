@@ -361,7 +361,7 @@ def test_a_learner_changes_a_parameter_and_runs_again(folders, server, page, cap
     run_all(page, server, folders["changed"] / "02_train.ipynb")
     problems = problems_of(folders["changed"] / "02_train.ipynb", page, server)
     assert not problems, "\n".join(problems)
-    assert runs.load_config(folders["changed"]).epochs == 1
+    assert runs.reopen(folders["changed"]).config.epochs == 1
     assert (folders["changed"] / runs.HISTORY).read_text().count("\n") == 1 + 2  # header, 1 epoch × 2 members
 
 

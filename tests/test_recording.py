@@ -257,5 +257,5 @@ def test_a_recording_run_renders_06_and_writes_beats_csv(tmp_path):
     assert list(table.columns[:4]) == ["time_s", "score", "flagged", "label"]
     assert (run_dir / f"{runs.RECORDING_NOTEBOOK}.html").is_file()
     assert not (run_dir / "01_explore.ipynb").exists()
-    assert not Path(runs.load_config(run_dir).recording).is_absolute()  # relative to the run folder, as it travels
+    assert not Path(runs.reopen(run_dir).config.recording).is_absolute()  # relative to the run folder, as it travels
     assert Detector.load(run_dir).model_ is not None

@@ -16,20 +16,36 @@ from ecgnb.errors import EcgnbError
 from ecgnb.runner import clean, places, run_state
 from tests.run_folders import METRICS_04, dead_pid
 
-# ---------------------------------------------------------------- open_run, load_config, atomic files
+# ---------------------------------------------------------------- open_run, reopen, the Run object, atomic files
 
 
 def test_open_run_creates_params_and_reopens(tmp_path):
     params = tmp_path / "p.yaml"
     params.write_text("epochs: 3\nseed: 5\n")
     run_dir = tmp_path / "run"
-    cfg = runs.open_run(run_dir, params)
+    run = runs.open_run(run_dir, params)
+    cfg = run.config
     assert (run_dir / runs.PARAMS).is_file() and (run_dir / runs.FIGURES).is_dir()
-    assert (cfg.epochs, cfg.seed) == (3, 5)
-    assert runs.open_run(run_dir, params) == cfg  # same file again
-    assert runs.open_run(run_dir, run_dir / runs.PARAMS) == cfg  # its own params.yaml (the CLI's way)
-    assert runs.open_run(run_dir) == cfg  # nothing asked: the saved parameters
-    assert runs.load_config(run_dir) == cfg
+    assert (cfg.epochs, cfg.seed) == (3, 5) and run.folder == run_dir and os.fspath(run) == str(run_dir)
+    assert runs.open_run(run_dir, params) == run  # same file again
+    assert runs.open_run(run_dir, run_dir / runs.PARAMS) == run  # its own params.yaml (the CLI's way)
+    assert runs.open_run(run_dir) == run  # nothing asked: the saved parameters
+    assert runs.reopen(run_dir) == run
+
+
+def test_a_run_reads_and_writes_its_files_by_name(tmp_path):
+    from tests.test_detect import tiny_split
+
+    run = runs.open_run(tmp_path / "run", overrides={"seed": 3})
+    with pytest.raises(EcgnbError, match=r"split\.npz: not found; run 01_explore"):
+        run.split()
+    with pytest.raises(EcgnbError, match=r"data\.json: not found; run 01_explore"):
+        run.data_info()
+    run.save_split(tiny_split())
+    run.write_json(runs.DATA_INFO, {"fingerprint": "abc"})
+    again = runs.reopen(run.file(runs.PARAMS).parent)
+    assert again.data_info() == {"fingerprint": "abc"} and again.config.seed == 3
+    assert (again.split().train == tiny_split().train).all() and again.file(runs.LOSSES) == tmp_path / "run" / "losses.csv"
 
 
 def test_open_run_with_other_parameters_starts_the_run_over(tmp_path, capsys):
@@ -40,18 +56,18 @@ def test_open_run_with_other_parameters_starts_the_run_over(tmp_path, capsys):
     runs.open_run(run_dir, first)
     for name in (runs.SPLIT, runs.CHECKPOINT, runs.METRICS, f"{runs.FIGURES}/history.png", "01_explore.ipynb"):
         (run_dir / name).write_text("x")
-    assert runs.open_run(run_dir, first) == runs.load_config(run_dir) and capsys.readouterr().out == ""
-    assert runs.open_run(run_dir, other).epochs == 4 == runs.load_config(run_dir).epochs
+    assert runs.open_run(run_dir, first) == runs.reopen(run_dir) and capsys.readouterr().out == ""
+    assert runs.open_run(run_dir, other).config.epochs == 4 == runs.reopen(run_dir).config.epochs
     assert capsys.readouterr().out == ("new parameters (epochs: 3 → 4): this run starts over; removed what the old "
                                        "ones produced (split.npz, model.pt, metrics.json, figures/history.png)\n")
     assert sorted(p.name for p in run_dir.rglob("*") if p.is_file()) == ["01_explore.ipynb", runs.PARAMS]
-    assert runs.open_run(run_dir, first, {"seed": 9}).seed == 9
+    assert runs.open_run(run_dir, first, {"seed": 9}).config.seed == 9
     assert capsys.readouterr().out.endswith("this run starts over; removed what the old ones produced (nothing yet)\n")
 
 
-def test_load_config_missing_says_what_to_run(tmp_path):
+def test_reopen_without_parameters_says_what_to_run(tmp_path):
     with pytest.raises(EcgnbError, match=r"params\.yaml: not found; run 01_explore"):
-        runs.load_config(tmp_path)
+        runs.reopen(tmp_path)
 
 
 def test_read_json_missing_names_the_maker(tmp_path):
@@ -83,9 +99,9 @@ def test_status_lifecycle(tmp_path):
     assert info["status"] == "running" and info["pid"] == os.getpid() and info["hide_code"] is True
     assert {"python", "torch", "numpy", "pandas", "papermill"} <= set(info["versions"])
     assert info["parameters"] == Config().to_dict()
-    run_state.update_notebook(tmp_path, "01_a", status="done", seconds=1.5, html="01_a.html")
     assert run_state.effective_status(run_state.read_status(tmp_path)) == "running"  # this process is alive
-    done = run_state.finish_status(tmp_path, "complete", 3.21, metrics={"roc_auc": 0.9})
+    notebooks = {**info["notebooks"], "01_a": {"status": "done", "seconds": 1.5, "html": "01_a.html"}}
+    done = run_state.finish_status(tmp_path, "complete", 3.21, notebooks=notebooks, metrics={"roc_auc": 0.9})
     assert (done["status"], done["seconds"], done["notebooks"]["01_a"]["seconds"]) == ("complete", 3.2, 1.5)
     with pytest.raises(EcgnbError, match="already complete"):
         run_state.finish_status(tmp_path, "failed", 1.0)

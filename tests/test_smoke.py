@@ -52,7 +52,7 @@ def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, run_cac
     for path in [*run_dir.glob("*.ipynb"), *run_dir.glob("*.html"), tmp_path / "index.html"]:
         text = path.read_text()
         assert not [m for m in machine if m in text], path.name
-    assert runs.load_config(run_dir).data_path is None  # the kernels got it as $ECGNB_DATA
+    assert runs.reopen(run_dir).config.data_path is None  # the kernels got it as $ECGNB_DATA
     assert json.loads((run_dir / runs.DATA_INFO).read_text())["fingerprint"] == "7315c131ffd1ac02"
     assert broken_links(tmp_path / "index.html") == [] and broken_links(run_dir / "index.html") == []
     assert "figures/roc_pr.png" in (run_dir / "index.html").read_text()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from ecgnb import config, runs
-from ecgnb.runner import messages, pages, places, report, scoring
+from ecgnb.runner import compare, messages, pages, places, report, scoring
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from ecgnb.runner.messages import say
@@ -69,10 +69,6 @@ def resolve_config(files: Sequence[str | Path], params: Sequence[Sequence[str]],
     return (cfg.replace(**absolute) if absolute else cfg), paths
 
 
-def reports_root(reports: str | None, root: Path) -> Path:
-    return Path(reports).resolve() if reports else root / "reports"
-
-
 # ---------------------------------------------------------------- commands
 
 
@@ -116,19 +112,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     reports_dir = places.reports_root(args.reports, root)
     dirs = [places.find_run(r, reports_dir) for r in args.runs]
     out = Path(args.out) if args.out else reports_dir / "compare.md"
-    md = pages.write_compare(dirs, out, "Compare " + ", ".join(d.name for d in dirs))
+    md = compare.write_compare(dirs, out, "Compare " + ", ".join(d.name for d in dirs))
     print(md, end="")
     say(f"table: {out}")
     return 0
-
-
-def find_run(name: str, reports_dir: Path) -> Path:
-    """A run by name under the reports folder, or a run folder's path."""
-    for candidate in (reports_dir / name, Path(name)):
-        if (candidate / runs.STATUS).is_file() or (candidate / runs.PARAMS).is_file():
-            return candidate
-    raise EcgnbError(f"run {name!r}: no run folder {reports_dir / name} (with run.json or params.yaml); "
-                     "see `ecgnb index` for the runs there")
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -141,12 +128,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from ecgnb import data
+    from ecgnb import data, ecg5000_files
 
     if args.data is not None:
         check_data_arg(args.data)
-    folder = data.locate(args.data, log=say)
-    frame = data.load(folder, log=say)
+    folder = ecg5000_files.locate(args.data, log=say)
+    frame = ecg5000_files.load(folder, log=say)
     counts = frame["label"].value_counts(sort=False)
     origin = args.data or os.environ.get(data.ENV_VAR) and f"${data.ENV_VAR}" or "cache or download"
     print(f"source: {origin} (verified files in {folder})")

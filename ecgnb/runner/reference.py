@@ -84,12 +84,12 @@ def results(run_dir: str | Path) -> dict[str, float]:
     from ecgnb import train  # torch is only needed here
 
     run_dir = Path(run_dir)
-    history = pd.read_csv(runs.path(run_dir, runs.HISTORY))
+    history = pd.read_csv(Path(run_dir) / runs.HISTORY)
     kept = train.kept_epochs(history).mean()  # an ensemble: its members' mean
     if kept.isna().all():
-        raise EcgnbError(f"{runs.path(run_dir, runs.HISTORY)}: no epoch marked best; run 02_train again")
-    threshold = runs.read_json(runs.path(run_dir, runs.THRESHOLD), "03_threshold")
-    metrics = runs.read_json(runs.path(run_dir, runs.METRICS), "04_evaluate")
+        raise EcgnbError(f"{Path(run_dir) / runs.HISTORY}: no epoch marked best; run 02_train again")
+    threshold = runs.read_json(Path(run_dir) / runs.THRESHOLD, "03_threshold")
+    metrics = runs.read_json(Path(run_dir) / runs.METRICS, "04_evaluate")
     held_out, tutorial, knn = metrics["held_out"], metrics["tutorial"], metrics["baseline"]["held_out"]
     out = {"kept_epoch": float(kept["epoch"]), "val_l1": float(kept["val_l1"]),
            "val_roc_auc": float(kept.get("val_roc_auc", math.nan)), "threshold": float(threshold["value"]),
@@ -132,8 +132,8 @@ def write(run_dir: str | Path, path: str | Path | None = None) -> dict[str, Any]
     reference = {
         "about": "The run behind the committed notebooks (make notebooks). A fresh run with these parameters "
                  "gives the same result when every value lies within ecgnb.reference.TOLERANCES of these.",
-        "parameters": runs.load_config(run_dir).to_dict(),
-        "data_fingerprint": runs.read_json(runs.path(run_dir, runs.DATA_INFO), "01_explore")["fingerprint"],
+        "parameters": runs.reopen(run_dir).config.to_dict(),
+        "data_fingerprint": runs.read_json(Path(run_dir) / runs.DATA_INFO, "01_explore")["fingerprint"],
         "machine": machine(),
         "results": results(run_dir),
     }
@@ -183,9 +183,9 @@ def compare(run_dir: str | Path, path: str | Path | None = None) -> Comparison:
     if not path.is_file():
         return Comparison(None, reason=f"there is no {path.name} (`make notebooks` writes it)")
     reference = read(path)
-    if why := _differs(runs.load_config(run_dir), reference["parameters"]):
+    if why := _differs(runs.reopen(run_dir).config, reference["parameters"]):
         return Comparison(None, reason=f"its parameters differ ({why})")
-    fingerprint = runs.read_json(runs.path(run_dir, runs.DATA_INFO), "01_explore")["fingerprint"]
+    fingerprint = runs.read_json(Path(run_dir) / runs.DATA_INFO, "01_explore")["fingerprint"]
     if fingerprint != reference["data_fingerprint"]:
         return Comparison(None, reason=f"other data (fingerprint {fingerprint}, reference "
                                        f"{reference['data_fingerprint']})")

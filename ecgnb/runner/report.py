@@ -17,15 +17,14 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ecgnb import atomic, config, progress, runs
-from ecgnb.runner import cache, clean, pages, places, run_state, watch
+from ecgnb.runner import cache, clean, kernels, pages, places, run_state, watch
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError, one_line
 from ecgnb.runner.messages import say
 
-KERNEL = "python3"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -107,151 +106,7 @@ def restore_env(saved: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
-# ---------------------------------------------------------------- executing and rendering one notebook
-
-
-def skip_iri_format_check() -> None:
-    """Import nbformat (papermill, nbconvert) without jsonschema's check of the 'iri' string format.
-
-    With rfc3987-syntax installed (jupyter-events requires it), importing jsonschema builds some
-    forty Lark parsers for that one format: about 2 s in every ``ecgnb run``, more than a copied
-    notebook takes. No notebook schema uses the format; marking the module absent makes jsonschema
-    leave the check out, as it does where rfc3987-syntax is not installed.
-    """
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
-
-def execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path,
-            kernel: Callable[[], Any] | None = None) -> None:
-    """papermill, quiet, in ``cwd``, with the environment's python3 kernel: a new one, or the started one
-    that ``kernel()`` gives (:meth:`Kernels.take`), stopped afterwards.
-
-    The kernel is stopped at once when the last cell has run (``shutdown_kernel="immediate"``): every
-    output and file is written by then, and the polite shutdown (interrupt, request, wait) costs about
-    0.6 s per notebook.
-    """
-    skip_iri_format_check()
-    import papermill
-
-    started = kernel() if kernel else None
-    try:
-        papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
-                                   kernel_name=KERNEL, log_output=False, progress_bar=False,
-                                   request_save_on_cell_execute=False, config=kernel_config(),
-                                   shutdown_kernel="immediate", km=started)
-    finally:
-        if started is not None:
-            stop_kernel(started)
-
-
-class Kernels:
-    """The kernels of one run, each started a notebook ahead: while a notebook executes, the next one's
-    kernel (Python, ipykernel) boots on another core and loads that notebook's imports (:func:`imports`),
-    some 1 to 4 s off each notebook after the first. Only a run that executes a notebook starts any; the
-    one left over is stopped by :meth:`close`."""
-
-    def __init__(self, cwd: Path) -> None:
-        self.cwd = cwd
-        self.spare: Any = None
-
-    def take(self, notebook: Path, after: Path | None) -> Any:
-        """A started kernel for ``notebook``, about to execute; with a notebook ``after`` it, that one's boots."""
-        kernel, self.spare = self.spare or start_kernel(self.cwd, notebook), None
-        if after is not None:
-            self.spare = start_kernel(self.cwd, after)
-        return kernel
-
-    def close(self) -> None:
-        if self.spare is not None:
-            stop_kernel(self.spare)
-            self.spare = None
-
-
-def imports(notebook: Path) -> str:
-    """The notebook's top-level import statements, one per line (cells that are not plain Python are skipped)."""
-    import ast
-
-    import nbformat
-
-    lines = []
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type != "code":
-            continue
-        try:
-            body = ast.parse(cell.source).body
-        except SyntaxError:  # a cell with IPython magics
-            continue
-        lines += [ast.unparse(node) for node in body if isinstance(node, (ast.Import, ast.ImportFrom))]
-    return "\n".join(lines)
-
-
-def start_kernel(cwd: Path, notebook: Path) -> Any:
-    """A python3 kernel launched in ``cwd`` with this process's environment, told to load ``notebook``'s
-    imports; both go on while the caller does (the notebook's first request waits for them). The imports
-    run silently: the notebook's execution counts are those of a fresh kernel, and what an import prints
-    (a library's warning, say) stays out of the report; an import that fails there fails again, visibly,
-    in the notebook's own cell. The kernel remembers the clients it hands out, so that :func:`stop_kernel`
-    closes their channels too (nbclient leaves them open on a kernel it did not start)."""
-    from jupyter_client.blocking import BlockingKernelClient
-    from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.utils import run_sync
-
-    class Manager(AsyncKernelManager):
-        def client(self, **kwargs: Any) -> Any:
-            self.clients = [*getattr(self, "clients", []), super().client(**kwargs)]
-            return self.clients[-1]
-
-        def own_client(self) -> Any:
-            """A blocking client with a session of its own. Every :meth:`client` shares the manager's session id,
-            which is the zmq identity: two such clients at once stall the kernel's replies to one of them. A
-            blocking client sends at once; an asynchronous one waits for an event loop that is not running."""
-            made = BlockingKernelClient(parent=self)
-            made.load_connection_info(self.get_connection_info())
-            self.clients = [*getattr(self, "clients", []), made]
-            return made
-
-    kernel = Manager(kernel_name=KERNEL, config=kernel_config())
-    run_sync(kernel.start_kernel)(cwd=str(cwd))
-    warm = kernel.own_client()
-    warm.start_channels(iopub=False, stdin=False, hb=False, control=False)
-    warm.execute(imports(notebook), silent=True, store_history=False)
-    return kernel
-
-
-def stop_kernel(kernel: Any) -> None:
-    """Kill a kernel from :func:`start_kernel` and close the channels of its clients."""
-    from jupyter_core.utils import run_sync
-
-    for client in getattr(kernel, "clients", []):
-        client.stop_channels()
-    if run_sync(kernel.is_alive)():
-        run_sync(kernel.shutdown_kernel)(now=True)
-    run_sync(kernel.cleanup_resources)()
-
-
-def kernel_config() -> Any:
-    """Encrypt kernel traffic where zmq can (CurveZMQ); it also silences ipykernel's plain-TCP warning."""
-    import zmq
-    from traitlets.config import Config as TraitletsConfig
-
-    return TraitletsConfig({"KernelManager": {"transport_encryption": "auto"}} if zmq.has("curve") else {})
-
-
-@functools.cache
-def html_exporter(hide_code: bool) -> Any:
-    """One exporter per process and setting: it compiles its templates once (0.5 s), not per notebook."""
-    skip_iri_format_check()
-    from nbconvert import HTMLExporter
-
-    return HTMLExporter(exclude_input=hide_code)
-
-
-def render_html(notebook: Path, hide_code: bool) -> Path:
-    """The executed notebook as standalone HTML next to it (code cells left out with ``hide_code``)."""
-    body, _ = html_exporter(hide_code).from_filename(str(notebook))
-    target = notebook.with_suffix(".html")
-    atomic.write_text(target, body)
-    return target
+# ---------------------------------------------------------------- one notebook
 
 
 def finish_notebook(output: Path, hide_code: bool) -> str | None:
@@ -259,7 +114,7 @@ def finish_notebook(output: Path, hide_code: bool) -> str | None:
     if not output.is_file():
         return None
     clean.clean_notebook(output, run_dir=output.parent)
-    return render_html(output, hide_code).name
+    return kernels.render_html(output, hide_code).name
 
 
 def progress_line(step: str, nb: str) -> tuple[watch.Display, Callable[[str], None]]:
@@ -275,8 +130,9 @@ def progress_line(step: str, nb: str) -> tuple[watch.Display, Callable[[str], No
 
 def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_code: bool = False,
         notebooks_dir: Path | str | None = None, params_files: Sequence[Path] = (), command: Sequence[str] = (),
-        use_cache: bool = True) -> int:
+        use_cache: bool = True, study: Mapping[str, Any] | None = None) -> int:
     """Execute the notebooks into ``reports_dir/name``; return the exit code (0, 1 failed, 130 interrupted).
+    run.json is written when the run starts and when it ends (``study``: the study and worker it ran for).
     With ``use_cache``, a notebook whose inputs equal an earlier execution's is copied (:mod:`ecgnb.runner.cache`); ``command``
     (without the leading ``ecgnb``) is recorded in run.json.
 
@@ -290,27 +146,27 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     (run_dir / runs.FIGURES).mkdir()
     cfg, data_path = kernel_paths(cfg, run_dir)
     atomic.write_text(run_dir / runs.PARAMS, config.to_yaml(cfg))
-    run_state.start_status(run_dir, name, cfg, notebooks, command=["ecgnb", *command],
-                      params_files=[shown_path(p, root) for p in params_files], hide_code=hide_code)
-    pages.write_run_page(run_dir)
+    entries = run_state.start_status(run_dir, name, cfg, notebooks, command=["ecgnb", *command],
+                                     params_files=[shown_path(p, root) for p in params_files],
+                                     hide_code=hide_code, **({"study": dict(study)} if study else {}))["notebooks"]
     say(f"run {name}: {len(notebooks)} notebooks → {run_dir}")
     saved_env = kernel_env(root, run_dir / runs.PROGRESS, data_path)
     start = time.perf_counter()
-    kernels = Kernels(run_dir)
+    started = kernels.Kernels(run_dir)
     try:
         paths = [folder / f"{nb}.ipynb" for nb in notebooks]
         for i, nb in enumerate(notebooks, 1):
-            code = run_one(run_dir, folder, nb, f"[{i}/{len(notebooks)}]", first=i == 1, hide_code=hide_code,
-                           start=start, cfg=cfg, use_cache=use_cache,
-                           kernel=functools.partial(kernels.take, paths[i - 1], paths[i] if i < len(paths) else None))
+            code = run_one(run_dir, folder, nb, f"[{i}/{len(notebooks)}]", entries, first=i == 1,
+                           hide_code=hide_code, start=start, cfg=cfg, use_cache=use_cache,
+                           kernel=functools.partial(started.take, paths[i - 1], paths[i] if i < len(paths) else None))
             if code:
                 return code
     finally:
-        kernels.close()
+        started.close()
         restore_env(saved_env)
     metrics_file = run_dir / runs.METRICS
     metrics = run_state.key_metrics(runs.read_json(metrics_file)) if metrics_file.is_file() else {}
-    run_state.finish_status(run_dir, "complete", time.perf_counter() - start, metrics=metrics)
+    run_state.finish_status(run_dir, "complete", time.perf_counter() - start, notebooks=entries, metrics=metrics)
     page = pages.write_run_page(run_dir)
     _, index_html = pages.write_index(run_dir.parent)
     headline = ", ".join(f"{k} {pages.fmt(metrics[k])}" for k in ("roc_auc", "f1", "balanced_accuracy")
@@ -320,10 +176,12 @@ def run(cfg: Config, name: str, *, reports_dir: Path, force: bool = False, hide_
     return 0
 
 
-def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hide_code: bool, start: float,
-            cfg: Config, use_cache: bool = True, kernel: Callable[[], Any] | None = None) -> int:
+def run_one(run_dir: Path, folder: Path, nb: str, step: str, entries: dict[str, dict[str, Any]], *, first: bool,
+            hide_code: bool, start: float, cfg: Config, use_cache: bool = True,
+            kernel: Callable[[], Any] | None = None) -> int:
     """Execute (in the run folder, so every path the notebook sees is relative), clean and render one
-    notebook, showing training progress while it runs; record it in run.json. 0, or the run's exit code.
+    notebook, showing training progress while it runs; record it in ``entries`` (run.json's notebooks, written
+    when the run ends). 0, or the run's exit code.
     With ``use_cache``, a notebook whose inputs equal those of an earlier execution is copied from the
     cache (:mod:`ecgnb.runner.cache`), and one that runs is kept there for the next time. ``kernel`` gives the started
     kernel to execute in (:class:`Kernels`; None: papermill starts one)."""
@@ -331,7 +189,6 @@ def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hid
     parameters: dict[str, Any] = {"run_dir": "."}
     if first:
         parameters["params_file"] = runs.PARAMS
-    run_state.update_notebook(run_dir, nb, status="running")
     display, outcome = progress_line(step, nb)
     t0 = time.perf_counter()
     digest = reused = None
@@ -340,53 +197,51 @@ def run_one(run_dir: Path, folder: Path, nb: str, step: str, *, first: bool, hid
         reused = cache.restore(digest, run_dir)
         if reused:
             seconds = time.perf_counter() - t0
-            run_state.update_notebook(run_dir, nb, status="done", seconds=round(seconds, 1), html=f"{nb}.html",
-                                 reused=digest[:12])
-            pages.write_run_page(run_dir)
+            entries[nb] = {"status": "done", "seconds": round(seconds, 1), "html": f"{nb}.html", "reused": digest[:12]}
             outcome(f"copied in {seconds:.1f} s: its inputs are those of an earlier execution ({digest[:12]}); "
                     "--no-cache executes it")
             return 0
         before = cache.outputs(run_dir)
-    skip_iri_format_check()
+    kernels.skip_iri_format_check()
     from papermill.exceptions import PapermillExecutionError
 
     try:
         with watch.following(run_dir / runs.PROGRESS, display):
-            execute(folder / f"{nb}.ipynb", output, parameters, run_dir, kernel)
+            kernels.execute(folder / f"{nb}.ipynb", output, parameters, run_dir, kernel)
     except KeyboardInterrupt:
         outcome("interrupted")
-        return stop(run_dir, nb, "interrupted", time.perf_counter() - t0, start, hide_code, cell=None,
+        return stop(run_dir, nb, entries, "interrupted", time.perf_counter() - t0, start, hide_code, cell=None,
                     error="KeyboardInterrupt", code=130)
     except PapermillExecutionError as err:
         outcome("failed")
-        return stop(run_dir, nb, "failed", time.perf_counter() - t0, start, hide_code, cell=err.exec_count,
+        return stop(run_dir, nb, entries, "failed", time.perf_counter() - t0, start, hide_code, cell=err.exec_count,
                     error=one_line(f"{err.ename}: {err.evalue}" if err.evalue else err.ename), code=1)
     except Exception as err:  # noqa: BLE001 - a dead kernel, a timeout: the run failed, say why in one line
         outcome("failed")
-        return stop(run_dir, nb, "failed", time.perf_counter() - t0, start, hide_code, cell=None,
+        return stop(run_dir, nb, entries, "failed", time.perf_counter() - t0, start, hide_code, cell=None,
                     error=one_line(f"{type(err).__name__}: {err}"), code=1)
     seconds = time.perf_counter() - t0
     html_name = finish_notebook(output, hide_code)
     if digest is not None:
         cache.store(digest, run_dir, before)
-    run_state.update_notebook(run_dir, nb, status="done", seconds=round(seconds, 1), html=html_name)
-    pages.write_run_page(run_dir)
+    entries[nb] = {"status": "done", "seconds": round(seconds, 1), "html": html_name}
     outcome(f"done in {seconds:.1f} s")
     return 0
 
 
-def stop(run_dir: Path, nb: str, status: str, seconds: float, start: float, hide_code: bool, *,
-         cell: int | None, error: str, code: int) -> int:
-    """Record a failed or interrupted notebook: its report (if written), run.json, the index, one line."""
+def stop(run_dir: Path, nb: str, entries: dict[str, dict[str, Any]], status: str, seconds: float, start: float,
+         hide_code: bool, *, cell: int | None, error: str, code: int) -> int:
+    """Record a failed or interrupted notebook: its report (if written), run.json, the run's page, the index,
+    one line."""
     error = clean.hide_paths(error, clean.machine_paths(run_dir))  # run.json and the run's page travel too
     html_name = None
     try:
         html_name = finish_notebook(run_dir / f"{nb}.ipynb", hide_code)
     except Exception as err:  # noqa: BLE001 - the run already failed; say that first, the render second
         say(f"warning: could not render {nb}.html ({type(err).__name__}: {one_line(err)})")
-    run_state.update_notebook(run_dir, nb, status=status, seconds=round(seconds, 1), html=html_name)
+    entries[nb] = {"status": status, "seconds": round(seconds, 1), "html": html_name}
     failure = {"notebook": nb, "cell": cell, "error": error, "html": html_name}
-    run_state.finish_status(run_dir, status, time.perf_counter() - start, failure=failure)
+    run_state.finish_status(run_dir, status, time.perf_counter() - start, notebooks=entries, failure=failure)
     pages.write_run_page(run_dir)
     pages.write_index(run_dir.parent)
     say(f"error: {run_state.failure_line(status, failure, run_dir / html_name if html_name else None)}")
@@ -424,6 +279,6 @@ def refresh_notebook(path: Path, step: str, run_dir: Path) -> None:
     display, outcome = progress_line(step, path.stem)
     t0 = time.perf_counter()
     with watch.following(run_dir / runs.PROGRESS, display):
-        execute(path, path, {}, path.parent)  # no parameters: papermill injects no cell
+        kernels.execute(path, path, {}, path.parent)  # no parameters: papermill injects no cell
     clean.clean_notebook(path, committed=True, run_dir=run_dir)
     outcome(f"done in {time.perf_counter() - t0:.1f} s")

@@ -87,14 +87,6 @@ def update_status(run_dir: str | Path, **changes: Any) -> dict[str, Any]:
     return info
 
 
-def update_notebook(run_dir: str | Path, notebook: str, **changes: Any) -> dict[str, Any]:
-    """Merge ``changes`` into one notebook's entry of run.json."""
-    info = read_status(run_dir)
-    info["notebooks"][notebook] = {**info["notebooks"].get(notebook, {}), **changes}
-    runs.write_json(Path(run_dir) / runs.STATUS, info)
-    return info
-
-
 def finish_status(run_dir: str | Path, status: str, seconds: float, **changes: Any) -> dict[str, Any]:
     """The one transition out of ``running``: to complete, failed or interrupted."""
     if status not in RUN_STATES[1:]:
@@ -165,7 +157,7 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
     parameters = info.get("parameters")
     if parameters is None and (run_dir / runs.PARAMS).is_file():
         try:
-            parameters = runs.load_config(run_dir).to_dict()
+            parameters = runs.reopen(run_dir).config.to_dict()
         except EcgnbError:
             parameters = None
     metrics = info.get("metrics") or {}

@@ -43,7 +43,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     detector = load(run_dir)
     table = detect.flag(detector, Path(args.file), run_dir.name)
     write_csv(table, out, args.force, sys.stdout)
-    rule = Threshold.load(runs.path(run_dir, runs.THRESHOLD)).rule
+    rule = Threshold.load(Path(run_dir) / runs.THRESHOLD).rule
     say(f"{int(table['flagged'].sum())} of {len(table)} beats flagged (anomaly score above "
         f"{detector.threshold_:.4g}, rule {rule}){f'; table: {args.out}' if args.out else ''}")
     return 0
@@ -71,7 +71,7 @@ def load(run_dir: Path) -> "Detector":
             raise EcgnbError(f"{run_dir}: the run is {status}, not complete; score with a complete run")
     elif not (run_dir / runs.METRICS).is_file():
         raise EcgnbError(f"{run_dir}: no {runs.METRICS}: its notebooks have not all run; score with a complete run")
-    info = runs.read_json(runs.path(run_dir, runs.DATA_INFO), "01_explore")
+    info = runs.read_json(Path(run_dir) / runs.DATA_INFO, "01_explore")
     return Detector.load(run_dir, fingerprint=info["fingerprint"])
 
 
