@@ -34,6 +34,7 @@ from ecgnb import atomic, config, datasets, runs
 from ecgnb.errors import one_line
 from ecgnb.runner import cluster, messages
 from ecgnb.runner.cli import Parser, find_params_file
+from ecgnb.runner.progress import Progress
 from ecgnb.errors import EcgnbError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +126,7 @@ def finished(folder: Path, planned: Sequence[Task]) -> dict[str, dict]:
 
 
 @dataclass
-class TaskProgress(cluster.Progress):
+class TaskProgress(Progress):
     """The study's progress lines, the time left from each group's own mean task time (a k-NN task takes
     milliseconds, an ecgnb one minutes); a group with none finished yet counts the mean over all."""
 

@@ -1,11 +1,12 @@
-"""ecgnb.pages: the index, each run's page, compare and seed-study tables; every link resolves."""
+"""ecgnb.runner.pages (the index, each run's page), ecgnb.runner.compare (compare and seed-study tables) and
+ecgnb.runner.study_table (a study's table); every link resolves."""
 
 from __future__ import annotations
 
 import shutil
 
 from ecgnb import runs
-from ecgnb.runner import pages
+from ecgnb.runner import compare, grid, pages, study_table
 from ecgnb.config import Config
 from tests.run_folders import METRICS_04, broken_links, links, make_run
 
@@ -83,10 +84,17 @@ def test_run_page_shows_what_a_reader_needs_first(tmp_path):
 def test_run_page_of_a_failed_run_says_where(tmp_path):
     run_dir = make_run(tmp_path, "bad", "failed", failure={**FAILURE, "html": "02_train.html"})
     page = pages.write_run_page(run_dir).read_text()
-    assert "03_threshold failed at cell [5]: ValueError: x &lt;y&gt;" in page
-    assert '<a href="02_train.html">the notebook</a>' in page
+    # the line `ecgnb run` says, escaped, its "see" a link to the failing notebook
+    assert ('03_threshold failed at cell [5]: ValueError: x &lt;y&gt; (see <a href="02_train.html">02_train.html</a>)'
+            in page)
     assert "Results on the held-out test set" not in page  # no metrics.json: no table
     assert "None: every parameter has its default value" in page
+
+
+def test_run_page_of_a_run_that_stopped_outside_a_notebook_says_so(tmp_path):
+    failure = {"notebook": None, "cell": None, "html": None, "error": "`ecgnb run` ended with exit code -15"}
+    page = pages.write_run_page(make_run(tmp_path, "killed", "failed", failure=failure)).read_text()
+    assert '<p class="failed">the run failed: `ecgnb run` ended with exit code -15</p>' in page
 
 
 def test_a_moved_run_folder_still_opens(tmp_path):
@@ -116,14 +124,14 @@ def test_broken_links_are_found(tmp_path):
 def test_compare_shows_differing_parameters_and_metrics(tmp_path):
     a = make_run(tmp_path, "a", "complete", Config(embedding_dim=32, lr=3e-4), METRICS_04)
     b = make_run(tmp_path, "b", "complete", Config(embedding_dim=64, lr=3e-3), METRICS_04)
-    headers, rows, notes = pages.compare_table([a, b])
+    headers, rows, notes = compare.compare_table([a, b])
     assert headers == ["", "a", "b"]
     table = {r[0]: r[1:] for r in rows}
     assert table["embedding_dim"] == ["32", "64"] and table["lr"] == ["0.0003", "0.003"]
     assert "seed" not in table and table["roc_auc"] == ["0.970", "0.970"]
     assert table["tutorial normal correct"] == ["142/145", "142/145"]
     assert notes and "seed=42" in notes[0]
-    md = pages.write_compare([a, b], tmp_path / "cmp.md", "Compare a, b")
+    md = compare.write_compare([a, b], tmp_path / "cmp.md", "Compare a, b")
     assert md.startswith("# Compare a, b") and (tmp_path / "cmp.html").is_file()
 
 
@@ -134,9 +142,9 @@ def test_compare_page_links_each_run_page_from_wherever_it_is_written(tmp_path):
     for d in dirs:
         pages.write_run_page(d)
     for out in (reports / "compare.md", tmp_path / "elsewhere" / "cmp.html"):
-        pages.write_compare([*dirs, reports / "c"], out, "Compare")
+        compare.write_compare([*dirs, reports / "c"], out, "Compare")
         page = out.with_suffix(".html")
-        assert sorted(links(page)) == sorted(pages.relative_href(d / "index.html", page.parent) for d in dirs)
+        assert sorted(links(page)) == sorted(compare.relative_href(d / "index.html", page.parent) for d in dirs)
         assert broken_links(page) == []
     assert links(reports / "compare.html") == ["a/index.html", "b/index.html"]
 
@@ -148,7 +156,7 @@ def test_compare_of_a_seed_study_adds_mean_and_std(tmp_path):
                    "tutorial": {**METRICS_04["tutorial"], "anomaly_correct": anomalies},
                    "baseline": {"held_out": {"roc_auc": auc - 0.1, "balanced_accuracy": 0.9}}}
         dirs.append(make_run(tmp_path, f"s-seed{seed}", "complete", Config(seed=seed), metrics))
-    headers, rows, _ = pages.compare_table(dirs)
+    headers, rows, _ = compare.compare_table(dirs)
     assert headers[-1] == "mean ± std (n=3)"
     table = {r[0]: r[1:] for r in rows}
     assert table["seed"] == ["1", "2", "3", ""]
@@ -163,5 +171,31 @@ def test_compare_of_a_seed_study_adds_mean_and_std(tmp_path):
 def test_not_a_seed_study_when_more_than_the_seed_differs(tmp_path):
     a = make_run(tmp_path, "a", "complete", Config(seed=1), METRICS_04)
     b = make_run(tmp_path, "b", "complete", Config(seed=2, epochs=3), METRICS_04)
-    assert not any("mean" in h for h in pages.compare_table([a, b])[0])
-    assert not pages.is_seed_study([{"seed": 1}, {"seed": 1}])
+    assert not any("mean" in h for h in compare.compare_table([a, b])[0])
+    assert not compare.is_seed_study([{"seed": 1}, {"seed": 1}])
+
+
+# ---------------------------------------------------------------- a study's table
+
+
+def test_study_table_gives_mean_and_std_per_configuration_and_links_every_run(tmp_path):
+    planned = [grid.PlannedRun(f"s-e{e}-seed{seed}", Config(embedding_dim=e, seed=seed), (("embedding_dim", e),))
+               for e in (8, 16) for seed in (1, 2)]
+    for p, auc in zip(planned[:3], (0.90, 0.96, 0.80)):
+        metrics = {**METRICS_04, "held_out": {**METRICS_04["held_out"], "roc_auc": auc}}
+        make_run(tmp_path, p.name, "complete", p.cfg, metrics=metrics)
+    (tmp_path / planned[0].name / "04_evaluate.html").write_text("<html></html>")
+    (tmp_path / planned[1].name / "index.html").write_text("<html></html>")  # a run page wins
+    make_run(tmp_path, planned[3].name, "failed", planned[3].cfg,
+             failure={"notebook": "02_train", "cell": 5, "error": "boom", "html": "02_train.html"})
+    md = study_table.write("s", planned, tmp_path)
+    rows = {line.split(" | ")[0]: line for line in md.splitlines() if line.startswith("| ")}
+    assert "| embedding_dim | complete | roc_auc |" in md
+    assert rows["| 8"].startswith("| 8 | 2/2 | 0.930 ± 0.042 |")  # mean 0.93, sample std 0.06/√2
+    assert rows["| 16"].startswith("| 16 | 1/2 | 0.800 |")  # one complete run: its value alone
+    assert "[seed1](s-e8-seed1/04_evaluate.html) [seed2](s-e8-seed2/index.html)" in rows["| 8"]
+    assert "[seed2](s-e16-seed2/02_train.html)" in rows["| 16"]  # a failed run opens its failing notebook
+    assert "| failed: 02_train [5] |" in md
+    page = (tmp_path / "s.html").read_text()
+    assert '<a href="s-e8-seed1/04_evaluate.html">seed1</a>' in page and "<h2>Runs</h2>" in page
+    assert broken_links(tmp_path / "s.html") == []  # every run's link opens a page that exists

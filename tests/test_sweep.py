@@ -1,6 +1,7 @@
-"""Studies: ecgnb.grid (planning, resume decisions), ecgnb.cluster (landing, progress), the table; then
-studies on real local Dask clusters: tiny notebooks on two workers for failure, resume, a killed worker
-and an existing scheduler, and the real five notebooks on the smoke profile (one run on one worker).
+"""Studies: ecgnb.runner.grid (planning, resume decisions), cluster (landing), progress; then studies on
+real local Dask clusters: tiny notebooks on two workers for failure, resume, a killed worker and an
+existing scheduler, and the real five notebooks on the smoke profile (one run on one worker). The
+study's table is tested with the other pages, in test_pages.py.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import pytest
 
 from ecgnb import config, runs
 from ecgnb.runner import cli, cluster, grid, pages, run_state, study_table, sweep
+from ecgnb.runner.progress import Progress
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from test_cli import WRITE_METRICS, notebook, one_error_line, run_cli
-from run_folders import METRICS_04, broken_links, dead_pid, make_run
+from run_folders import METRICS_04, dead_pid, make_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,7 +113,8 @@ def test_study_lock_refuses_a_second_study_of_the_same_name(tmp_path):
 
 def test_settle_marks_a_run_that_stopped_while_running_failed_at_its_notebook(tmp_path):
     run_dir = make_run(tmp_path, "r", "running")
-    run_state.update_notebook(run_dir, "02_train", status="running")
+    notebooks = run_state.read_status(run_dir)["notebooks"]
+    run_state.update_status(run_dir, notebooks={**notebooks, "02_train": {**notebooks["02_train"], "status": "running"}})
     cluster.settle(run_dir, -15, 3.0)
     info = run_state.read_status(run_dir)
     assert info["status"] == "failed" and info["failure"]["notebook"] == "02_train"
@@ -147,39 +150,13 @@ def test_threads_per_run_share_each_hosts_cores_among_its_runs():
 
 def test_progress_counts_and_time_left():
     lines = []
-    progress = cluster.Progress(total=5, slots=2, say=lines.append)
+    progress = Progress(total=5, slots=2, say=lines.append)
     progress.started("a", "w1")
     progress.finished("a", True, 10.0, "")
     progress.started("b", "w1")
     progress.finished("b", False, None, ": broke")
     assert "1 done · 0 running · 1 failed · 3 waiting · about 0:15 left" in lines[-1]  # 3 × 10 s over 2
     assert lines[-1].split("] ")[1].startswith("FAILED b: broke")
-
-
-# ---------------------------------------------------------------- the study table
-
-
-def test_study_table_gives_mean_and_std_per_configuration_and_links_every_run(tmp_path):
-    planned = [grid.PlannedRun(f"s-e{e}-seed{seed}", Config(embedding_dim=e, seed=seed), (("embedding_dim", e),))
-               for e in (8, 16) for seed in (1, 2)]
-    for p, auc in zip(planned[:3], (0.90, 0.96, 0.80)):
-        metrics = {**METRICS_04, "held_out": {**METRICS_04["held_out"], "roc_auc": auc}}
-        make_run(tmp_path, p.name, "complete", p.cfg, metrics=metrics)
-    (tmp_path / planned[0].name / "04_evaluate.html").write_text("<html></html>")
-    (tmp_path / planned[1].name / "index.html").write_text("<html></html>")  # a run page wins
-    make_run(tmp_path, planned[3].name, "failed", planned[3].cfg,
-             failure={"notebook": "02_train", "cell": 5, "error": "boom", "html": "02_train.html"})
-    md = study_table.write("s", planned, tmp_path)
-    rows = {line.split(" | ")[0]: line for line in md.splitlines() if line.startswith("| ")}
-    assert "| embedding_dim | complete | roc_auc |" in md
-    assert rows["| 8"].startswith("| 8 | 2/2 | 0.930 ± 0.042 |")  # mean 0.93, sample std 0.06/√2
-    assert rows["| 16"].startswith("| 16 | 1/2 | 0.800 |")  # one complete run: its value alone
-    assert "[seed1](s-e8-seed1/04_evaluate.html) [seed2](s-e8-seed2/index.html)" in rows["| 8"]
-    assert "[seed2](s-e16-seed2/02_train.html)" in rows["| 16"]  # a failed run opens its failing notebook
-    assert "| failed: 02_train [5] |" in md
-    page = (tmp_path / "s.html").read_text()
-    assert '<a href="s-e8-seed1/04_evaluate.html">seed1</a>' in page and "<h2>Runs</h2>" in page
-    assert broken_links(tmp_path / "s.html") == []  # every run's link opens a page that exists
 
 
 # ---------------------------------------------------------------- studies on a 2-worker local cluster

@@ -1,13 +1,15 @@
-"""Dask plumbing for studies: the cluster, one run on a worker, each finished run landed on the client.
+"""Dask plumbing for studies: the cluster, one report run on a worker, its run folder landed on the client.
 
-    connect()    a LocalCluster started and stopped here, or an existing scheduler
-    execute()    submits the runs, shows progress over runs, lands each finished run folder
+    connect()        a LocalCluster started and stopped here, or an existing scheduler
+    run_on_worker()  one report on a worker, its run folder returned as tar.gz bytes
+    land()           that folder unpacked into the reports folder, on the client
 
 On the worker, :func:`run_on_worker` executes one report in a subprocess with its thread count
 set (OMP/MKL/OpenBLAS, hence torch), renders into a scratch folder and returns the run folder as
 tar.gz bytes, so client and workers need no shared filesystem; the client unpacks it into the
 reports folder. A failed run comes back like a complete one (its report shows the failing cell);
 a worker that dies mid-run loses only that run, which Dask retries once on another worker.
+Submitting a study's runs and following them is :mod:`ecgnb.runner.sweep`'s business.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import ctypes
 import io
 import json
 import os
-import queue
 import shutil
 import signal
 import socket
@@ -27,16 +28,13 @@ import tarfile
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ecgnb import config, runs
-from ecgnb.errors import one_line
-from ecgnb.runner import messages, pages, report, run_state
-from ecgnb.runner.messages import clock_time
 from ecgnb.errors import EcgnbError
+from ecgnb.runner import messages, report, run_state
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # torch reads OMP's
 # The local cluster's scheduler: a run whose worker dies is tried once more, a second death reports it
@@ -226,7 +224,7 @@ def child_main(argv: Sequence[str]) -> int:
                                              params_files=[params], command=job["command"], **job["options"]))
 
 
-# ---------------------------------------------------------------- back on the client
+# ---------------------------------------------------------------- the run folder, back on the client
 
 
 def land(outcome: Outcome, reports_dir: Path) -> Path | None:
@@ -250,124 +248,6 @@ def land(outcome: Outcome, reports_dir: Path) -> Path | None:
         shutil.rmtree(incoming, ignore_errors=True)
         shutil.rmtree(replaced, ignore_errors=True)
     return target
-
-
-@dataclass
-class Progress:
-    """Counts over the runs of a study and the time left, one line per event on stderr."""
-
-    total: int
-    slots: int
-    say: Callable[[str], None]
-    start: float = field(default_factory=time.perf_counter)
-    running: dict[str, float] = field(default_factory=dict)  # name → when it started
-    durations: list[float] = field(default_factory=list)  # of runs finished here
-    done: int = 0
-    failed: int = 0
-
-    def started(self, name: str, where: str) -> None:
-        self.running[name] = time.perf_counter()
-        self.event(f"start  {name} on {where}")
-
-    def requeued(self, name: str) -> None:
-        self.running.pop(name)
-        self.event(f"retry  {name}: its worker died; it runs again on the next free worker")
-
-    def finished(self, name: str, ok: bool, seconds: float | None, detail: str) -> None:
-        self.running.pop(name, None)
-        self.done += ok
-        self.failed += not ok
-        if seconds is not None:
-            self.durations.append(seconds)
-        self.event(f"{'done  ' if ok else 'FAILED'} {name}{detail}")
-
-    def event(self, what: str) -> None:
-        elapsed = time.perf_counter() - self.start
-        waiting = self.total - self.done - self.failed - len(self.running)
-        counts = f"{self.done} done · {len(self.running)} running · {self.failed} failed · {waiting} waiting"
-        self.say(f"[{clock_time(elapsed)}] {what}  ({counts}{self.time_left(waiting)})")
-
-    def time_left(self, waiting: int) -> str:
-        """Mean run time so far × the work left, spread over the slots; unknown before a run ends."""
-        if not self.durations or not (waiting or self.running):
-            return ""
-        mean = sum(self.durations) / len(self.durations)
-        now = time.perf_counter()
-        left = waiting * mean + sum(max(0.0, mean - (now - t)) for t in self.running.values())
-        return f" · about {clock_time(left / self.slots)} left"
-
-
-def execute(client: Any, jobs: Sequence[Job], reports_dir: Path, progress: Progress) -> dict[str, str | None]:
-    """Run ``jobs`` on the cluster, landing each run as it finishes; {name: None if complete, else why not}."""
-    events: queue.Queue = queue.Queue()
-    topic = jobs[0].topic
-    client.subscribe_topic(topic, lambda event: events.put(("started", event[1])))
-    futures = {}
-    for job in jobs:
-        future = client.submit(run_on_worker, job, key=f"ecgnb-run-{job.name}-{uuid.uuid4().hex[:8]}", pure=False)
-        future.add_done_callback(lambda f: events.put(("finished", f)))
-        futures[future.key] = (job.name, future)
-    results: dict[str, str | None] = {}
-    try:
-        while len(results) < len(jobs):
-            try:
-                kind, item = events.get(timeout=1.0)
-            except queue.Empty:
-                processing = {key for keys in client.processing().values() for key in keys}
-                for key, (name, future) in futures.items():
-                    if name in progress.running and key not in processing and not future.done():
-                        progress.requeued(name)
-                continue
-            if kind == "started":
-                if item["run"] in progress.running:  # started again before a poll saw its worker die
-                    progress.requeued(item["run"])
-                if item["run"] not in results:  # a late message of a run that already finished
-                    progress.started(item["run"], item["worker"])
-                continue
-            name, _ = futures.pop(item.key)
-            seconds, results[name] = collect(item, reports_dir)
-            progress.finished(name, results[name] is None, seconds, headline(reports_dir / name, results[name]))
-            pages.write_index(reports_dir)
-    finally:
-        client.unsubscribe_topic(topic)
-    return results
-
-
-def collect(future: Any, reports_dir: Path) -> tuple[float | None, str | None]:
-    """Land a finished run: (its seconds if complete, None if complete else why it is not)."""
-    from distributed import KilledWorker
-
-    try:
-        outcome: Outcome = future.result()
-    except KilledWorker:
-        return None, "its worker died while running it, on every try (Dask: KilledWorker)"
-    except Exception as err:  # noqa: BLE001 - whatever went wrong on the worker fails this run only
-        return None, f"could not run on the worker ({type(err).__name__}: {one_line(err)})"
-    run_dir = land(outcome, reports_dir)
-    if run_dir is None:
-        errors = [line for line in outcome.log_tail.splitlines() if line.startswith("error:")]
-        last = (errors or outcome.log_tail.splitlines() or ["no output"])[-1]
-        return None, f"`ecgnb run` exited with code {outcome.code} before making its run folder: {last}"
-    info = run_state.read_status(run_dir)
-    if info["status"] == "complete":
-        return outcome.seconds, None
-    return None, failure_text(run_dir, info)
-
-
-def failure_text(run_dir: Path, info: Mapping[str, Any]) -> str:
-    """``02_train failed at cell [5]: TrainingError: … (see …/02_train.html)``, as `ecgnb run` says it."""
-    failure = info.get("failure") or {}
-    return run_state.failure_line(info["status"], failure, run_dir / failure["html"] if failure.get("html") else None)
-
-
-def headline(run_dir: Path, failure: str | None) -> str:
-    """What the progress line says of a finished run: its time and headline metrics, or its failure."""
-    if failure is not None:
-        return f": {failure}"
-    info = run_state.read_status(run_dir)
-    metrics = info.get("metrics") or {}
-    shown = ", ".join(f"{k} {pages.fmt(metrics[k])}" for k in ("roc_auc", "balanced_accuracy") if k in metrics)
-    return f" in {info.get('seconds')} s" + (f": {shown}" if shown else "")
 
 
 if __name__ == "__main__":

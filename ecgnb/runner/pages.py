@@ -1,16 +1,15 @@
-"""Report pages: the index of all runs, one page per run, compare and seed-study tables.
+"""Report pages: the cells and tables every page is built from, the index of all runs and one page per run.
 
 Every page is plain HTML (and markdown for the tables) with relative links only, so a
 reports folder, or one run folder, can be moved or zipped and still opens. The run folders
-and their files are :mod:`ecgnb.runs`' business; this module only reads them.
+and their files are :mod:`ecgnb.runs`' business; this module only reads them. The tables over
+several runs build on these cells: :mod:`ecgnb.runner.compare` and :mod:`ecgnb.runner.study_table`.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
-import statistics
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -21,7 +20,6 @@ RUN_PAGE = "index.html"  # each run folder's landing page
 
 INDEX_PARAMS = ("embedding_dim", "epochs", "batch_size", "threshold_rule", "seed")
 INDEX_METRICS = ("roc_auc", "balanced_accuracy", "f1")
-SEED_STUDY_METRICS = ("roc_auc", "f1", "balanced_accuracy", *run_state.BASELINE_METRICS)  # plus the tutorial counts
 MISSING = "–"
 
 METRIC_NAMES = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "balanced_accuracy": "balanced accuracy", "f1": "F1",
@@ -122,11 +120,18 @@ def html_page(title: str, *parts: str) -> str:
 
 
 def status_text(summary: Mapping[str, Any]) -> str:
+    """A run's status as a table cell shows it, short (``failed: 02_train [5]``); the whole line, error
+    included, is :func:`run_state.failure_line` (the run's page)."""
     failure = summary["failure"]
     if summary["status"] in ("failed", "interrupted") and failure.get("notebook"):
         cell_no = f" [{failure['cell']}]" if failure.get("cell") is not None else ""
         return f"{summary['status']}: {failure['notebook']}{cell_no}"
     return summary["status"]
+
+
+def started_text(summary: Mapping[str, Any]) -> str:
+    """When a run started, to the minute (``2024-05-01 14:03``); empty when unknown."""
+    return (summary["started_at"] or "")[:16].replace("T", " ")
 
 
 def tutorial_check(metrics: Mapping[str, Any]) -> str:
@@ -140,11 +145,6 @@ def tutorial_cell(metrics: Mapping[str, Any], kind: str) -> str:
     return MISSING if got is None else f"{got}/{total}"
 
 
-def relative_href(target: Path, page_dir: Path) -> str:
-    """``target`` as a link from a page in ``page_dir`` (forward slashes, relative)."""
-    return Path(os.path.relpath(Path(target).resolve(), Path(page_dir).resolve())).as_posix()
-
-
 # ---------------------------------------------------------------- the index of all runs
 
 
@@ -156,8 +156,7 @@ def index_rows(reports_dir: str | Path) -> tuple[list[str], list[dict[str, Any]]
     summaries.sort(key=lambda s: (s["started_at"] or "", s["name"]), reverse=True)
     rows = []
     for s in summaries:
-        started = (s["started_at"] or "")[:16].replace("T", " ") or MISSING
-        rows.append([s["name"], status_text(s), started,
+        rows.append([s["name"], status_text(s), started_text(s) or MISSING,
                      *(fmt_param(s["parameters"].get(k)) if s["parameters"] else MISSING for k in INDEX_PARAMS),
                      *(fmt(s["metrics"].get(k)) for k in INDEX_METRICS), fmt(s["metrics"].get("baseline_roc_auc")),
                      tutorial_check(s["metrics"]), fmt_seconds(s["seconds"])])
@@ -199,20 +198,16 @@ def differing_parameters(parameters: Mapping[str, Any]) -> list[tuple[str, str, 
 
 
 def metric_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
-    """metric | autoencoder | baseline, from 04_evaluate's metrics.json (what is there)."""
-    model, base = metrics.get("held_out") or {}, (metrics.get("baseline") or {}).get("held_out") or {}
-    rows = [[METRIC_NAMES.get(k, k), fmt(_number(model.get(k))), fmt(_number(base.get(k)))]
-            for k in run_state.KEY_METRICS if k in model]
-    checks = [metrics.get("tutorial") or {}, (metrics.get("baseline") or {}).get("tutorial") or {}]
+    """metric | autoencoder | baseline, from 04_evaluate's metrics.json (what is there): the baseline's
+    entry has the same shape, so both columns are :func:`run_state.key_metrics` of their part."""
+    columns = [run_state.key_metrics(metrics), run_state.key_metrics(metrics.get("baseline") or {})]
+    rows = [[METRIC_NAMES.get(k, k), *(fmt(c.get(k)) for c in columns)]
+            for k in run_state.KEY_METRICS if k in columns[0]]
     for kind, label in (("normal", "tutorial check: normals"), ("anomaly", "tutorial check: anomalies")):
-        cells = [f"{c[f'{kind}_correct']}/{c[f'{kind}_total']}" if f"{kind}_total" in c else MISSING for c in checks]
+        cells = [tutorial_cell(c, kind) for c in columns]
         if any(c != MISSING for c in cells):
             rows.append([label, *cells])
     return rows
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def write_run_page(run_dir: str | Path) -> Path:
@@ -260,7 +255,7 @@ def _read_metrics(run_dir: Path) -> dict[str, Any]:
 
 
 def _run_status(summary: Mapping[str, Any], info: Mapping[str, Any]) -> str:
-    started = (summary["started_at"] or "")[:16].replace("T", " ")
+    started = started_text(summary)
     facts = [f"<strong>{html.escape(summary['status'])}</strong>",
              *([f"started {html.escape(started)}"] if started else []),
              *([f"{summary['seconds']:.1f} s"] if summary["seconds"] is not None else [])]
@@ -273,11 +268,10 @@ def _run_status(summary: Mapping[str, Any], info: Mapping[str, Any]) -> str:
         facts.append(f"git {html.escape(commit[:10])}{' (uncommitted changes)' if info['git'].get('dirty') else ''}")
     out = f"<p>{' · '.join(facts)}</p>"
     failure = summary["failure"]
-    if failure.get("notebook"):
-        where = f" at cell [{failure['cell']}]" if failure.get("cell") is not None else ""
-        see = f" ({link('the notebook', failure['html'])})" if failure.get("html") else ""
-        out += (f'<p class="failed">{html.escape(failure["notebook"])} {html.escape(summary["status"])}{where}: '
-                f"{html.escape(str(failure.get('error', '')))}{see}</p>")
+    if failure:  # the line `ecgnb run` says, from escaped parts: its "see" is a link to the failing notebook
+        escaped = {k: v if v is None else html.escape(str(v)) for k, v in failure.items()}
+        see = link(failure["html"], failure["html"]) if failure.get("html") else None
+        out += f'<p class="failed">{run_state.failure_line(html.escape(summary["status"]), escaped, see)}</p>'
     return out
 
 
@@ -301,74 +295,3 @@ def _file_links(run_dir: Path) -> str:
 def write_run_pages(reports_dir: str | Path) -> list[Path]:
     """The page of every run folder under ``reports_dir`` (``ecgnb index`` refreshes them all)."""
     return [write_run_page(d) for d in places.run_folders(reports_dir)]
-
-
-# ---------------------------------------------------------------- comparing runs
-
-
-def is_seed_study(parameters: Sequence[Mapping[str, Any]]) -> bool:
-    """Two or more runs whose parameters are equal except ``seed``, which differs in each."""
-    if len(parameters) < 2:
-        return False
-    rest = [{k: v for k, v in p.items() if k != "seed"} for p in parameters]
-    return all(r == rest[0] for r in rest) and len({p.get("seed") for p in parameters}) == len(parameters)
-
-
-def mean_std(values: Sequence[float]) -> str:
-    """``mean ± std`` (sample std, n-1) to 3 decimals; a dash when a value is missing."""
-    if not values or any(v is None for v in values):
-        return MISSING
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {std:.3f}"
-
-
-def compare_table(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[list[str]], list[str]]:
-    """Headers (metric, then one column per run, plus ``mean ± std`` for a seed study), rows and notes.
-
-    Rows: the parameters that differ, then status, key metrics (the baseline's last), tutorial counts, seconds.
-    Notes: one line naming the parameters all runs share.
-    """
-    summaries = [run_state.run_summary(d) for d in run_dirs]
-    params = [s["parameters"] for s in summaries]
-    keys = list(dict.fromkeys(k for p in params for k in p))
-    differ = [k for k in keys if len({json.dumps(p.get(k)) for p in params}) > 1]
-    shared = [f"{k}={fmt_param(params[0].get(k))}" for k in keys if k not in differ]
-    study = is_seed_study(params)
-    names = [s["name"] for s in summaries]
-    headers = ["", *names, *([f"mean ± std (n={len(names)})"] if study else [])]
-    blank = [""] if study else []
-    rows: list[list[str]] = [[k, *(fmt_param(p.get(k)) for p in params), *blank] for k in differ]
-    rows.append(["status", *(status_text(s) for s in summaries), *blank])
-    for key in (*run_state.KEY_METRICS, *run_state.BASELINE_METRICS):
-        values = [s["metrics"].get(key) for s in summaries]
-        if any(v is not None for v in values):
-            summary = [mean_std(values) if key in SEED_STUDY_METRICS else ""] if study else []
-            rows.append([key, *(fmt(v) for v in values), *summary])
-    for kind in ("normal", "anomaly"):
-        values = [s["metrics"].get(f"tutorial_{kind}_correct") for s in summaries]
-        if any(v is not None for v in values):
-            rows.append([f"tutorial {kind} correct", *(tutorial_cell(s["metrics"], kind) for s in summaries),
-                         *([mean_std(values)] if study else [])])
-    rows.append(["seconds", *(fmt_seconds(s["seconds"]) for s in summaries), *([""] if study else [])])
-    notes = [f"Same in all runs: {', '.join(shared)}."] if shared and len(summaries) > 1 else []
-    return headers, rows, notes
-
-
-def write_compare(run_dirs: Sequence[str | Path], out: str | Path, title: str) -> str:
-    """Write the compare table as markdown to ``out`` (.md) and HTML next to it; return the markdown.
-
-    In the HTML each run's name links its page, relative to where the page is written.
-    """
-    headers, rows, notes = compare_table(run_dirs)
-    md = f"# {title}\n\n" + markdown_table(headers, rows) + "".join(f"\n{n}\n" for n in notes)
-    out = Path(out)
-    md_path, html_path = (out.with_suffix(".md"), out) if out.suffix == ".html" else (out, out.with_suffix(".html"))
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(md_path, md)
-    linked = [link(name, relative_href(Path(d) / RUN_PAGE, html_path.parent)) if (Path(d) / RUN_PAGE).is_file()
-              else name for name, d in zip(headers[1:], run_dirs)]
-    html_headers = ["", *linked, *headers[1 + len(run_dirs):]]
-    body = html_table(html_headers, [[breakable(r[0]), *r[1:]] for r in rows]) + "".join(
-        f'<p class="note">{html.escape(n)}</p>' for n in notes)
-    atomic.write_text(html_path, html_page(title, body))
-    return md

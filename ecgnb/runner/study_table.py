@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ecgnb import atomic, runs
-from ecgnb.runner import pages, run_state
+from ecgnb.runner import compare, pages, run_state
 from ecgnb.runner.grid import PlannedRun
 
-METRICS = pages.SEED_STUDY_METRICS  # roc_auc, f1, balanced_accuracy and the baseline's two
+METRICS = compare.SEED_STUDY_METRICS  # roc_auc, f1, balanced_accuracy and the baseline's two
 TUTORIAL = (("tutorial normals", "tutorial_normal_correct"), ("tutorial anomalies", "tutorial_anomaly_correct"))
 REPORT = "04_evaluate.html"  # the notebook with a run's metrics: its link where the run has no page
 
@@ -38,13 +38,6 @@ def report_link(summary: Mapping[str, Any]) -> str | None:
     return f"{summary['name']}/{page}" if page else None
 
 
-def spread(values: Sequence[float]) -> str:
-    """mean ± std over the complete runs; the value alone for one run, a dash for none."""
-    if not values:
-        return pages.MISSING
-    return pages.mean_std(values) if len(values) > 1 else pages.fmt(float(values[0]))
-
-
 def tables(planned: Sequence[PlannedRun], reports_dir: Path) -> tuple[list[str], list[list[Any]],
                                                                          list[str], list[list[Any]]]:
     """(configuration headers, rows, run headers, rows); link cells hold (label, href or None) pairs."""
@@ -60,8 +53,8 @@ def tables(planned: Sequence[PlannedRun], reports_dir: Path) -> tuple[list[str],
         seconds = [s["seconds"] for s in done if s["seconds"] is not None]
         config_rows.append([
             *(pages.fmt_param(v) for _, v in setting), f"{len(done)}/{len(members)}",
-            *(spread([s["metrics"][m] for s in done if m in s["metrics"]]) for m in (*METRICS,
-                                                                                      *(k for _, k in TUTORIAL))),
+            *(compare.mean_std([s["metrics"][m] for s in done if m in s["metrics"]])
+              for m in (*METRICS, *(k for _, k in TUTORIAL))),
             pages.fmt_seconds(statistics.fmean(seconds)) if seconds else pages.MISSING,
             [(f"seed{p.cfg.seed}", report_link(summaries[p.name])) for p in members]])
     run_headers = ["run", *keys, "seed", "status", *METRICS, "seconds"]
