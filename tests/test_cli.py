@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from ecgnb import runs
-from ecgnb.runner import cli, kernels, report, run_state
+from ecgnb.runner import cli, kernels, run_state
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,6 @@ every residual, L1 sum and table row can be worked out by hand. Nothing here tra
 """
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 

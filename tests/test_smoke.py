@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ecgnb import runs
+from ecgnb import atomic, runs
 from ecgnb.runner import cli, run_state
 from tests.run_folders import broken_links
 
@@ -19,13 +19,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_smoke_run_renders_every_notebook_and_artifact(capsys, tmp_path, run_cache, real_zip):
+def test_smoke_run_renders_every_notebook_and_artifact(capsys, monkeypatch, tmp_path, run_cache, real_zip):
     data = str(real_zip.resolve())  # an absolute path given by the user: it must not leak either
+    written: list[Path] = []
+    write_text = atomic.write_text
+    monkeypatch.setattr(atomic, "write_text", lambda target, text: (written.append(Path(target)), write_text(target, text)))
     code = cli.main(["run", "-f", str(REPO / "params/smoke.yaml"), "--name", "smoke", "--reports", str(tmp_path),
                      "--data", data])
     err = capsys.readouterr().err
     assert code == 0, err
     run_dir = tmp_path / "smoke"
+    # the command writes each of its files once per change: run.json when the run starts and when it ends;
+    # params.yaml, each executed notebook (cleaned) and its HTML, the run's page and the index once
+    counts = {p.relative_to(tmp_path).as_posix(): written.count(p) for p in set(written) if run_cache not in p.parents}
+    assert counts == {"smoke/run.json": 2, "smoke/params.yaml": 1, "smoke/index.html": 1, "index.md": 1,
+                      "index.html": 1, **{f"smoke/{nb}.{ext}": 1 for nb in runs.NOTEBOOKS for ext in ("ipynb", "html")}}, counts
     for nb in runs.NOTEBOOKS:
         assert (run_dir / f"{nb}.ipynb").is_file() and (run_dir / f"{nb}.html").is_file(), nb
         executed = nbformat.read(run_dir / f"{nb}.ipynb", as_version=4)

@@ -15,7 +15,7 @@ import pytest
 
 from ecgnb import config, runs
 from ecgnb.runner import cli, cluster, grid, pages, run_state, study_table, sweep
-from ecgnb.runner.progress import Progress
+from ecgnb.runner.study_progress import Progress
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError
 from test_cli import WRITE_METRICS, notebook, one_error_line, run_cli
@@ -113,8 +113,7 @@ def test_study_lock_refuses_a_second_study_of_the_same_name(tmp_path):
 
 def test_settle_marks_a_run_that_stopped_while_running_failed_at_its_notebook(tmp_path):
     run_dir = make_run(tmp_path, "r", "running")
-    notebooks = run_state.read_status(run_dir)["notebooks"]
-    run_state.update_status(run_dir, notebooks={**notebooks, "02_train": {**notebooks["02_train"], "status": "running"}})
+    (run_dir / "02_train.html").unlink()  # 01_explore rendered, 02_train not: the run stopped in 02_train
     cluster.settle(run_dir, -15, 3.0)
     info = run_state.read_status(run_dir)
     assert info["status"] == "failed" and info["failure"]["notebook"] == "02_train"

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from ecgnb import config, runs
+from ecgnb import config
 from ecgnb.runner import compare, messages, pages, places, report, scoring
 from ecgnb.config import Config
 from ecgnb.errors import EcgnbError

@@ -167,7 +167,8 @@ def run_on_worker(job: Job) -> Outcome:
         request = scratch / "job.json"
         request.write_text(json.dumps({"name": job.name, "params": str(params), "reports": str(reports),
                                        "command": job.study.get("command", ["ecgnb"])[1:],
-                                       "options": dict(job.run_options)}))
+                                       "options": {**job.run_options, "study": {
+                                           **job.study, "worker": worker.address, "threads": job.threads}}}))
         argv = [sys.executable, "-m", "ecgnb.runner.cluster", str(os.getpid()), str(request)]
         start = time.perf_counter()
         done = subprocess.run(argv, env={**os.environ, **thread_env(job.threads)}, stdin=subprocess.DEVNULL,
@@ -177,7 +178,6 @@ def run_on_worker(job: Job) -> Outcome:
         archive = None
         if (run_dir / runs.STATUS).is_file():
             settle(run_dir, done.returncode, seconds)
-            run_state.update_status(run_dir, study={**job.study, "worker": worker.address, "threads": job.threads})
             archive = pack(run_dir)
         tail = "\n".join(done.stderr.splitlines()[-LOG_LINES:])
         return Outcome(job.name, done.returncode, seconds, worker.address, tail, archive)
@@ -186,11 +186,12 @@ def run_on_worker(job: Job) -> Outcome:
 
 
 def settle(run_dir: Path, code: int, seconds: float) -> None:
-    """A run.json still saying *running* after its process ended: mark it failed at the notebook it was in."""
+    """A run.json still saying *running* after its process ended: mark it failed at the notebook it was in
+    (the first without its HTML)."""
     info = run_state.read_status(run_dir)
     if info["status"] != "running":
         return
-    notebook = next((nb for nb, entry in info["notebooks"].items() if entry.get("status") == "running"), None)
+    notebook = next((nb for nb in info["notebooks"] if not (run_dir / f"{nb}.html").is_file()), None)
     run_state.finish_status(run_dir, "failed", seconds, failure={
         "notebook": notebook, "cell": None, "html": None, "error": f"`ecgnb run` ended with exit code {code}"})
 

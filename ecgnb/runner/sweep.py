@@ -21,7 +21,7 @@ from ecgnb import config
 from ecgnb.errors import EcgnbError, one_line
 from ecgnb.runner import cluster, grid, messages, pages, run_state, study_table
 from ecgnb.runner.grid import PlannedRun
-from ecgnb.runner.progress import Progress
+from ecgnb.runner.study_progress import Progress
 
 
 @contextlib.contextmanager
