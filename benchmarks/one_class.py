@@ -34,7 +34,7 @@ from ecgnb import atomic, config, datasets, runs
 from ecgnb.errors import one_line
 from ecgnb.runner import cluster, messages
 from ecgnb.runner.cli import Parser, find_params_file
-from ecgnb.runner.progress import Progress
+from ecgnb.runner.study_progress import Progress
 from ecgnb.errors import EcgnbError
 
 ROOT = Path(__file__).resolve().parents[1]
