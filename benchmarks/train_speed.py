@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from benchmarks import tutorial
-from ecgnb import config, data, score, train
+from ecgnb import config, data, ecg5000_files, score, train
 
 MILESTONES = {15.0: 41, 12.0: 78, 9.72: 131}  # val L1 -> tutorial epoch that first reached it
 
@@ -69,7 +69,7 @@ def main() -> None:
     overrides = {"embedding_dim": 128, "epochs": 60, "patience": 0}
     overrides.update({k: config.parse_value(v) for k, v in args.p})
     cfg = config.load(args.files or ["params/default.yaml"], overrides)
-    split = data.split(data.load(cfg.data_path), seed=cfg.seed, val_anomaly_fraction=cfg.val_anomaly_fraction)
+    split = data.split(ecg5000_files.load(cfg.data_path), seed=cfg.seed, val_anomaly_fraction=cfg.val_anomaly_fraction)
 
     loop = tutorial_seconds_per_epoch(split, args.loop_sequences)
     ours = ecgnb_time_to_quality(split, cfg, args.minutes)

