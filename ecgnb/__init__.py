@@ -1,9 +1,10 @@
 """ecgnb: detect abnormal heartbeats with an LSTM autoencoder, the library the notebooks import.
 
-The data (data, datasets), the split, the model (model), training (train), the score (score,
-detector, detect), thresholds (threshold), metrics, the k-NN baseline (baseline), figures (plots),
-recordings (recording, heartbeats, synthetic, recording_plots), the parameters (config, paramdoc)
-and the run folder the notebooks hand their files through (runs). What renders and serves the
+The parameters (config, paramdoc), the data (data, ecg5000_files, ecg5000_verify, datasets,
+beat_files) and its split (data), the run folder the notebooks hand their files through (runs,
+atomic), the model (model), training (train, progress), the score (score, detector, detect),
+thresholds (threshold), metrics, the k-NN baseline (baseline), figures (plots), recordings
+(recording, heartbeats, synthetic, recording_plots), and the one error type (errors). What renders and serves the
 notebooks lives in :mod:`ecgnb.runner`, which this library never imports.
 """
 

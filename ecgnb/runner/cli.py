@@ -158,8 +158,8 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing run folder of the same name")
     p.add_argument("--hide-code", action="store_true", help="leave code cells out of the HTML reports")
     p.add_argument("--no-cache", action="store_true",
-                   help="train even when the model cache holds an identical training (the cache: $ECGNB_MODEL_CACHE "
-                        "or ~/.cache/ecgnb/models)")
+                   help="execute every notebook, even one whose inputs equal an earlier execution's (the cache: "
+                        "$ECGNB_RUN_CACHE or ~/.cache/ecgnb/runs)")
     p.add_argument("--reports", metavar="DIR", help="folder of run folders (default: reports/ of the repository)")
     p.add_argument("--notebooks-dir", type=Path, help=argparse.SUPPRESS)  # tests: run other notebooks
 
