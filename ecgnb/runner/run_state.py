@@ -173,7 +173,7 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
             "parameters": parameters or {}, "metrics": metrics}
 
 
-def failure_line(status: str, failure: Mapping[str, Any], see: str | None = None) -> str:
+def failure_line(status: str, failure: Mapping[str, Any], see: str | Path | None = None) -> str:
     """How a failed or interrupted run is told everywhere (the command, a study, the run's page):
     ``02_train failed at cell [5]: TrainingError: … (see …/02_train.html)``."""
     where = f" at cell [{failure['cell']}]" if failure.get("cell") is not None else ""
