@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ecgnb import datasets, score, train
+from ecgnb import datasets, train
 from ecgnb.config import Config
 from ecgnb.data import LABEL_NAMES, DataError, Split
 from ecgnb.detector import Detector, sized
@@ -37,9 +37,8 @@ def loss_table(det: Detector, split: Split, names: Mapping[int, str] = LABEL_NAM
     frames = []
     for name, (beats, target) in parts.items():
         if len(beats):
-            scored = det.score_parts(beats, leave_one_out=name == "train")
-            l1_sum = score.score(det.model_, beats).l1_sum.astype(np.float64)
-            frames.append(pd.concat([pd.DataFrame({"set": name, "target": target, "l1_sum": l1_sum}), scored], axis=1))
+            scored = det.score_parts(beats, leave_one_out=name == "train", l1_sum=True)
+            frames.append(pd.concat([pd.DataFrame({"set": name, "target": target}, index=scored.index), scored], axis=1))
     table = pd.concat(frames, ignore_index=True)
     table.insert(2, "label", [names[t] for t in table["target"]])
     table["anomaly_score"] = table["score"]

@@ -99,9 +99,10 @@ class Detector:
         self.model_, self.history_ = model, history
         self.reference_ = X.reshape(len(X), -1).astype(np.float32)
         self.scales_ = {"shape": 1.0, "distance": 1.0, "spectrum": 1.0}
-        raw = self._raw_parts(X, leave_one_out=True)
+        scores = score.score(model, X, self.config_.score_sigma)
+        raw = self._raw_parts(X, scores, leave_one_out=True)
         if len(X) < 2:  # nothing to leave one out: the autoencoder's own residual sets the distances' scale
-            residual = X - score.score(model, X, 0.0).reconstruction.reshape(X.shape)
+            residual = X - scores.reconstruction.reshape(X.shape)
             raw["distance"] = np.linalg.norm(residual.reshape(len(X), -1), axis=1)
             raw["spectrum"] = np.linalg.norm(_spectrum(residual), axis=1)
         self.scales_ = {name: _typical(values) for name, values in raw.items()}
@@ -110,12 +111,18 @@ class Detector:
 
     # ------------------------------------------------------------ scoring
 
-    def score_parts(self, X: np.ndarray, leave_one_out: bool = False) -> pd.DataFrame:
+    def score_parts(self, X: np.ndarray, leave_one_out: bool = False, l1_sum: bool = False) -> pd.DataFrame:
         """One row per beat: ``shape`` (the autoencoder's score), ``distance`` and ``spectrum`` (the k-NN
         distances, in the shape's units) and ``score`` = shape + distance_weight × distance +
         spectrum_weight × spectrum. ``leave_one_out``: ``X`` are the training beats, each scored without
-        itself among its neighbours (as an unseen normal beat would be)."""
-        return self._combined(self._raw_parts(self._checked(X), leave_one_out))
+        itself among its neighbours (as an unseen normal beat would be). ``l1_sum``: first a column with
+        the tutorial's score, the plain L1 sum of the reconstruction error, from the same pass."""
+        X = self._checked(X)
+        scores = score.score(self.model_, X, self.config_.score_sigma)
+        parts = self._combined(self._raw_parts(X, scores, leave_one_out))
+        if l1_sum:
+            parts.insert(0, "l1_sum", scores.l1_sum.astype(np.float64))
+        return parts
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """The anomaly score of each beat (higher = more abnormal)."""
@@ -134,10 +141,11 @@ class Detector:
         """The code each beat is squeezed into (the members' side by side)."""
         return score.embed(self.model_, self._checked(X))
 
-    def _raw_parts(self, X: np.ndarray, leave_one_out: bool = False) -> dict[str, np.ndarray]:
-        """Each component in its own units: the autoencoder's score, the distances in time and in spectrum."""
+    def _raw_parts(self, X: np.ndarray, scores: score.Scores, leave_one_out: bool = False) -> dict[str, np.ndarray]:
+        """Each component in its own units: the autoencoder's score (of ``scores``, the model's pass over ``X``),
+        the distances in time and in spectrum."""
         flat = X.reshape(len(X), -1)
-        return {"shape": score.score(self.model_, X, self.config_.score_sigma).anomaly_score.astype(np.float64),
+        return {"shape": scores.anomaly_score.astype(np.float64),
                 "distance": self._nearest(self.reference_, flat, leave_one_out),
                 "spectrum": self._nearest(_spectrum(self._reference_beats()), _spectrum(X), leave_one_out)}
 
