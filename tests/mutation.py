@@ -7,6 +7,7 @@ tests that call the mutated function, chosen among TESTS (unit tests that train 
 Prints, per module, the mutants, how many were killed (a timeout counts as killed), how many
 survivors ``tests/equivalent_mutants.txt`` explains, the score, and every other survivor with its
 diff; exits 1 when a module scores below ``--fail-under`` or an equivalent-mutant entry is stale.
+``--module ecgnb/beat_files.py`` (repeatable) mutates those modules only, and checks only their entries for staleness.
 The work folder (``build/mutation``) is made anew each run; ``cd build/mutation && mutmut browse``
 shows the results afterwards.
 """
@@ -31,7 +32,8 @@ WORK = ROOT / "build" / "mutation"
 EQUIVALENT = ROOT / "tests" / "equivalent_mutants.txt"
 # Module: the functions to mutate (None: all of them). Of ECG5000's files, the parts that check and unpack
 # the data: extraction (zip safety, size caps, staging; ecg5000_files.py), verification (hashes, parsing,
-# row checks: all of ecg5000_verify.py) and the fingerprint (data.py).
+# row checks: all of ecg5000_verify.py) and the fingerprint (data.py). beat_files.py: the CSV/TSV, ARFF and npz
+# readers that ECG5000's files and users' beat files go through.
 MODULES: dict[str, tuple[str, ...] | None] = {
     "ecgnb/threshold.py": None,
     "ecgnb/metrics.py": None,
@@ -41,30 +43,37 @@ MODULES: dict[str, tuple[str, ...] | None] = {
                                "_pick_pair", "_find_pair"),
     "ecgnb/ecg5000_verify.py": None,
     "ecgnb/data.py": ("fingerprint_of",),
+    "ecgnb/beat_files.py": None,
 }
-TESTS = ("tests/test_threshold_metrics.py", "tests/test_score.py", "tests/test_config.py", "tests/test_data.py")
+TESTS = ("tests/test_threshold_metrics.py", "tests/test_score.py", "tests/test_config.py", "tests/test_data.py",
+         "tests/test_datasets.py")
 COPIED = ("ecgnb", "tests", "params", "pyproject.toml")  # what the tests read
 KILLED = {"killed", "timeout"}
 SHOWN = 40  # survivors printed with their mutated line
 MUTMUT = str(Path(sys.executable).with_name("mutmut"))  # beside the python running this, in .venv/bin
 
 
+def dotted(module: str) -> str:
+    """``ecgnb/threshold.py`` -> ``ecgnb.threshold``, the start of its mutants' names."""
+    return module.removesuffix(".py").replace("/", ".")
+
+
 def mutant_globs(module: str, functions: tuple[str, ...] | None) -> list[str]:
     """mutmut's names for the mutants of ``functions`` in ``module`` (a method is ``Class.method``)."""
-    dotted = module.removesuffix(".py").replace("/", ".")
+    dotted_name = dotted(module)
     if functions is None:
-        return [f"{dotted}.*"]
-    return [f"{dotted}.x{'ǁ'.join([''] + f.split('.'))}__mutmut_*" if "." in f else f"{dotted}.x_{f}__mutmut_*"
-            for f in functions]
+        return [f"{dotted_name}.*"]
+    return [f"{dotted_name}.x{'ǁ'.join([''] + f.split('.'))}__mutmut_*" if "." in f
+            else f"{dotted_name}.x_{f}__mutmut_*" for f in functions]
 
 
-def prepare() -> None:
+def prepare(modules: dict[str, tuple[str, ...] | None] = MODULES) -> None:
     """A fresh copy of the project in WORK whose pyproject.toml tells mutmut what to mutate and test."""
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     for name in COPIED:
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, WORK / name)
-    settings = {"source_paths": ["ecgnb"], "only_mutate": list(MODULES), "also_copy": ["params"],
+    settings = {"source_paths": ["ecgnb"], "only_mutate": list(modules), "also_copy": ["params"],
                 "pytest_add_cli_args": ["-p", "no:cacheprovider"], "pytest_add_cli_args_test_selection": list(TESTS)}
     with (WORK / "pyproject.toml").open("a") as f:
         f.write("\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))
@@ -82,12 +91,12 @@ def run_mutmut(globs: list[str], log: Path) -> None:
         sys.exit(f"mutation: mutmut run failed (exit {done.returncode}); the whole output is in {log}")
 
 
-def statuses() -> dict[str, dict[str, str]]:
+def statuses(modules: dict[str, tuple[str, ...] | None] = MODULES) -> dict[str, dict[str, str]]:
     """Per module: mutant name -> mutmut's status (killed, survived, timeout, no tests, ...)."""
     from mutmut.stats import status_by_exit_code
 
     out = {}
-    for module, functions in MODULES.items():
+    for module, functions in modules.items():
         codes = json.loads((WORK / "mutants" / f"{module}.meta").read_text())["exit_code_by_key"]
         out[module] = {}
         for pattern in mutant_globs(module, functions):
@@ -158,13 +167,17 @@ def _natural(name: str) -> tuple[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fail-under", type=float, default=95.0, help="lowest score per module, in percent")
+    parser.add_argument("--module", action="append", choices=list(MODULES), metavar="PATH",
+                        help="mutate only this module of MODULES (repeatable; default: all of them)")
     args = parser.parse_args(argv)
-    equivalent = read_equivalent()
+    modules = {m: MODULES[m] for m in args.module} if args.module else MODULES
+    prefixes = tuple(dotted(m) + "." for m in modules)
+    equivalent = {name: entry for name, entry in read_equivalent().items() if name.startswith(prefixes)}
     start = time.monotonic()
-    prepare()
-    run_mutmut([g for module, functions in MODULES.items() for g in mutant_globs(module, functions)],
+    prepare(modules)
+    run_mutmut([g for module, functions in modules.items() for g in mutant_globs(module, functions)],
                WORK / "mutmut.log")
-    ok = report(statuses(), equivalent, args.fail_under)
+    ok = report(statuses(modules), equivalent, args.fail_under)
     verdict = (f"every module at or above {args.fail_under:g} % and no stale entry" if ok else
                f"FAILED: a module below {args.fail_under:g} % or a stale entry, above")
     print(f"\nmutation: {time.monotonic() - start:.0f} s; {verdict}")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ecgnb import config, data, datasets
+from ecgnb import beat_files, config, data, datasets
 from ecgnb.config import Config, ConfigError
 from ecgnb.data import DataError
 
@@ -96,6 +98,161 @@ def test_bad_files_are_one_line_errors_naming_the_file(tmp_path, make, message):
     with pytest.raises(DataError, match="^" + str(path)) as err:
         datasets.read_file(path)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------- the readers on their own (ecgnb.beat_files)
+# What each reader returns before datasets.read_file checks it: float64 values, the labels as the file holds them.
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_a_header_row_names_the_label_column_anywhere_in_any_case_with_spaces_around(tmp_path):
+    path = write(tmp_path / "named.csv", " t0 , LaBel ,t1 \n0.5,01,0.25\n-1,2,3e-1\n")
+    values, labels = beat_files.read_table(path)
+    assert values.dtype == np.float64
+    np.testing.assert_array_equal(values, [[0.5, 0.25], [-1.0, 0.3]])
+    assert labels.dtype == object and labels.tolist() == ["01", "2"]  # the file's text, not numbers made of it
+
+
+@pytest.mark.parametrize("name, sep", [("ucr.csv", ","), ("ucr.tsv", "\t"), ("UCR.TSV", "\t")])
+def test_without_a_header_the_first_column_is_the_label_and_every_value_is_float64(tmp_path, name, sep):
+    path = write(tmp_path / name, "\n".join(sep.join(row) for row in [["1", "2", "3"], ["2", "-4", "5"]]) + "\n")
+    values, labels = beat_files.read_table(path)
+    assert values.dtype == np.float64 and labels.dtype == np.float64  # whole numbers too
+    np.testing.assert_array_equal(values, [[2, 3], [-4, 5]])
+    np.testing.assert_array_equal(labels, [1, 2])
+
+
+@pytest.mark.parametrize("first_row, values, labels", [
+    ("0,1,X", [[7, 8, 9]], None),  # one text cell makes a header, the last one too
+    ("0,label,1", [[7, 9]], ["8"]),
+    ("0,1,2\x1f", [[7, 8, 9]], None),  # float() takes no trailing unit separator (str.strip() does): text
+    ("nan,inf,-1e3", [[np.inf, -1e3], [8, 9]], [np.nan, 7]),  # nan and inf are numbers: a beat, not a header
+    ("3,-0.5,+2", [[-0.5, 2], [8, 9]], [3, 7]),
+])
+def test_any_text_cell_of_the_first_row_makes_it_a_header(tmp_path, first_row, values, labels):
+    got_values, got_labels = beat_files.read_table(write(tmp_path / "t.csv", f"{first_row}\n7,8,9\n"))
+    np.testing.assert_array_equal(got_values, values)
+    if labels is None:
+        assert got_labels is None
+    else:
+        np.testing.assert_array_equal(got_labels, labels)
+
+
+def test_channel_columns_stack_in_the_order_they_first_appear(tmp_path):
+    # b before a, interleaved: channel b is the first; each channel's samples in column order
+    path = write(tmp_path / "two.csv", "b_0,a_0,b_1,a_1,b_2,a_2,label\n1,2,3,4,5,6,N\n10,20,30,40,50,60,V\n")
+    values, labels = beat_files.read_table(path)
+    assert values.shape == (2, 3, 2) and labels.tolist() == ["N", "V"]
+    np.testing.assert_array_equal(values[:, :, 0], [[1, 3, 5], [10, 30, 50]])  # b
+    np.testing.assert_array_equal(values[:, :, 1], [[2, 4, 6], [20, 40, 60]])  # a
+
+
+@pytest.mark.parametrize("columns", ["a_0,a_1,a_2", "a_0,a_1,b_0,b_1,note"], ids=["one-channel-name", "not-all-named"])
+def test_one_channel_name_or_a_column_outside_the_pattern_gives_one_channel(tmp_path, columns):
+    n = columns.count(",") + 1
+    values, labels = beat_files.read_table(write(tmp_path / "t.csv", f"{columns}\n" + ",".join(map(str, range(n)))))
+    assert labels is None
+    np.testing.assert_array_equal(values, [list(range(n))])  # (n, T): every column a sample, in order
+
+
+@pytest.mark.parametrize("text", ["label\n1\n2\n", "1\n2\n"], ids=["header", "no-header"])
+def test_a_file_of_labels_alone_holds_no_samples(tmp_path, text):
+    values, labels = beat_files.read_table(write(tmp_path / "labels.csv", text))
+    assert values.shape == (2, 0) and values.dtype == np.float64
+    assert [str(v) for v in labels] == (["1", "2"] if "label" in text else ["1.0", "2.0"])
+    with pytest.raises(DataError, match=re.escape("holds values of shape (2, 0); need one beat per row")):
+        datasets.read_file(tmp_path / "labels.csv")
+
+
+def test_text_in_a_later_row_of_a_headerless_file_is_a_one_line_error(tmp_path):
+    path = write(tmp_path / "ucr.csv", "1,0.5,0.25\n2,abc,0.1\n")
+    with pytest.raises(DataError) as err:
+        datasets.read_file(path)
+    assert str(err.value) == (f"{path}: cannot be read as .csv (ValueError: could not convert string to float: "
+                              "'abc'); see docs/data.md for the layout")
+
+
+def test_a_label_is_quoted_as_the_file_spells_it(tmp_path):
+    path = write(tmp_path / "t.csv", "label,a,b\n1.50,0,1\n")
+    with pytest.raises(DataError, match=re.escape("label '1.50' (beat 0) is not a whole number")):
+        datasets.read_file(path)
+
+
+ARFF_HEAD = "@relation r\n@attribute t0 integer\n@attribute t1 real\n@attribute t2 numeric\n"
+
+
+@pytest.mark.parametrize("last, rows, labels", [
+    ("beat {N,V}", ["1,0.5,2,N", "3,?,4,V"], ["N", "V"]),  # nominal: a label whatever its name
+    ("Class numeric", ["1,0.5,2,1", "3,?,4,2"], [1.0, 2.0]),  # numeric, named label, target or class (any case)
+    ("TARGET real", ["1,0.5,2,1", "3,?,4,2"], [1.0, 2.0]),
+])
+def test_arff_labels_are_the_last_attribute_when_nominal_or_named_so(tmp_path, last, rows, labels):
+    path = write(tmp_path / "t.arff", ARFF_HEAD + f"@attribute {last}\n@data\n" + "\n".join(rows) + "\n")
+    values, got = beat_files.read_arff(path)
+    assert values.dtype == np.float64  # integer attributes too
+    np.testing.assert_array_equal(values, [[1, 0.5, 2], [3, np.nan, 4]])  # ? is NaN
+    assert got.dtype == object and got.tolist() == labels  # the values liac-arff read, text or numbers
+
+
+def test_an_arff_of_integer_attributes_gives_float64_values(tmp_path):
+    """liac-arff reads integer attributes as Python ints: without float64 they would make an int64 array."""
+    path = write(tmp_path / "t.arff", "@relation r\n@attribute a integer\n@attribute b integer\n"
+                 "@attribute class {1,2}\n@data\n1,2,1\n-3,4,2\n")
+    values, labels = beat_files.read_arff(path)
+    assert values.dtype == np.float64 and values.tolist() == [[1.0, 2.0], [-3.0, 4.0]]
+    assert labels.tolist() == ["1", "2"]
+
+
+def test_an_arff_whose_last_attribute_is_a_plain_number_has_no_labels(tmp_path):
+    path = write(tmp_path / "t.arff", ARFF_HEAD + "@attribute t3 numeric\n@data\n1,2,3,4\n5,6,7,?\n")
+    values, labels = beat_files.read_arff(path)
+    assert labels is None
+    np.testing.assert_array_equal(values, [[1, 2, 3, 4], [5, 6, 7, np.nan]])
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: write(p / "t.csv", "label,a,b\n1,0.5,x\n"),
+     "{path}: column 'b' holds text; every column but 'label' must hold numbers"),
+    (lambda p: write(p / "t.tsv", "a_0\ta_1\tb_0\n0\t1\t2\n"),
+     "{path}: channels a, b have 2, 1 samples; every channel needs the same number"),
+    (lambda p: np.savez(p / "t.npz", a=np.zeros(2), b=np.ones(2)),
+     "{path}: holds a, b, no array X; save X (n, T) or (n, T, F) and y (n,)"),
+    (lambda p: np.savez(p / "t.npz"), "{path}: holds nothing, no array X; save X (n, T) or (n, T, F) and y (n,)"),
+    (lambda p: (p / "t.npz").write_bytes(b"PK\x03\x04 cut short"),
+     "{path}: not a readable .npz (File is not a zip file); save it with numpy.savez"),
+])
+def test_each_reader_error_is_one_line_naming_the_file(tmp_path, make, message):
+    make(tmp_path)
+    path = next(tmp_path.iterdir())
+    with pytest.raises(DataError) as err:
+        {".csv": beat_files.read_table, ".tsv": beat_files.read_table, ".npz": beat_files.read_npz}[path.suffix](path)
+    assert str(err.value) == message.format(path=path)
+
+
+def test_npz_never_unpickles(tmp_path):
+    """Object arrays and pickles need allow_pickle, which would run code from the file: both are refused."""
+    np.savez(tmp_path / "objects.npz", X=np.array([[1.0, 2.0], [3.0, 4.0]], dtype=object))
+    (tmp_path / "pickled.npz").write_bytes(pickle.dumps({"X": [[1.0, 2.0], [3.0, 4.0]]}))
+    with pytest.raises(DataError) as err:
+        datasets.read_file(tmp_path / "objects.npz")
+    assert "cannot be read as .npz (ValueError: Object arrays cannot be loaded when allow_pickle=False)" \
+        in str(err.value)
+    with pytest.raises(DataError) as err:
+        beat_files.read_npz(tmp_path / "pickled.npz")
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'pickled.npz'}: not a readable .npz (") and "pickled" in message
+    assert message.endswith("); save it with numpy.savez") and "\n" not in message
+
+
+def test_npz_values_are_float64_and_labels_as_saved(tmp_path):
+    np.savez(tmp_path / "t.npz", X=np.arange(6, dtype=np.int16).reshape(2, 3), y=np.array(["N", "V"]))
+    values, labels = beat_files.read_npz(tmp_path / "t.npz")
+    assert values.dtype == np.float64 and values.tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert labels.tolist() == ["N", "V"]
 
 
 # ---------------------------------------------------------------- loading by parameters
