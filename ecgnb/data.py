@@ -197,7 +197,7 @@ def load_split(path: str | Path) -> Split:
     """Read a split written by :func:`save_split`; a missing or damaged file is a DataError."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: split file not found; run the split step first")
+        raise DataError(f"{path}: not found; run 01_explore (it splits the beats) for this run folder first")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in _SPLIT_FIELDS}

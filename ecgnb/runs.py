@@ -64,8 +64,6 @@ class Run:
 
     def split(self) -> Split:
         """The split 01_explore made (:data:`SPLIT`)."""
-        if not self.file(SPLIT).is_file():
-            raise EcgnbError(f"{self.file(SPLIT)}: not found; run 01_explore for this run folder first")
         return data.load_split(self.file(SPLIT))
 
     def save_split(self, split: Split) -> None:
