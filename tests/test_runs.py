@@ -86,9 +86,11 @@ def test_atomic_writes_leave_no_temp_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.json", "dir"]
 
 
-def test_repo_root_holds_notebooks_and_params():
+def test_repo_root_holds_notebooks_and_params(tmp_path, monkeypatch):
     root = places.repo_root()
     assert (root / "notebooks").is_dir() and (root / "params" / "default.yaml").is_file()
+    monkeypatch.chdir(tmp_path)  # outside the checkout: found next to the package, not from the current folder
+    assert places.repo_root() == root == Path(places.__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- run.json

@@ -10,7 +10,7 @@ from ecgnb.errors import EcgnbError
 
 def repo_root() -> Path:
     """The folder holding ``notebooks/`` and ``params/``: next to the package, else the cwd or a parent."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # ecgnb/runner/places.py → the checkout
     cwd = Path.cwd().resolve()
     for candidate in (here, cwd, *cwd.parents):
         if (candidate / "notebooks").is_dir() and (candidate / "params").is_dir():
